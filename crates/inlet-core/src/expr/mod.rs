@@ -1,0 +1,1 @@
+//! Expressions: conditions, templates, JSONPath mapping, payload schemas (DESIGN.md section 5).

@@ -1,0 +1,131 @@
+//! Turning a request body into an event payload, by content type.
+//!
+//! JSON bodies are kept as parsed JSON; urlencoded forms become an object
+//! (a repeated name becomes an array); any other body is kept as
+//! `{"content_type": ..., "body": <UTF-8 text>}` or, when the bytes are not
+//! UTF-8, `{"content_type": ..., "body_base64": ...}`, so nothing is lost.
+
+use base64::Engine;
+use serde_json::{Map, Value};
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PayloadError {
+    #[error("body is not valid JSON: {0}")]
+    Json(String),
+    #[error("body is not valid UTF-8 form data")]
+    Form,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BodyKind {
+    Json,
+    Form,
+    Other,
+}
+
+impl BodyKind {
+    /// A missing content type is read as JSON: most senders that omit it send JSON.
+    pub fn from_content_type(content_type: Option<&str>) -> Self {
+        let Some(ct) = content_type else {
+            return BodyKind::Json;
+        };
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence == "application/json" || essence.ends_with("+json") {
+            BodyKind::Json
+        } else if essence == "application/x-www-form-urlencoded" {
+            BodyKind::Form
+        } else {
+            BodyKind::Other
+        }
+    }
+}
+
+pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, PayloadError> {
+    match BodyKind::from_content_type(content_type) {
+        BodyKind::Json if content_type.is_none() && body.is_empty() => {
+            Ok(Value::Object(Map::new()))
+        }
+        BodyKind::Json => {
+            serde_json::from_slice(body).map_err(|e| PayloadError::Json(e.to_string()))
+        }
+        BodyKind::Form => parse_form(body),
+        BodyKind::Other => Ok(opaque_body(content_type.unwrap_or(""), body)),
+    }
+}
+
+fn parse_form(body: &[u8]) -> Result<Value, PayloadError> {
+    std::str::from_utf8(body).map_err(|_| PayloadError::Form)?;
+    let mut object = Map::new();
+    for (name, value) in form_urlencoded::parse(body) {
+        let value = Value::String(value.into_owned());
+        match object.get_mut(name.as_ref()) {
+            None => {
+                object.insert(name.into_owned(), value);
+            }
+            Some(Value::Array(values)) => values.push(value),
+            Some(first) => {
+                let first = first.take();
+                object.insert(name.into_owned(), Value::Array(vec![first, value]));
+            }
+        }
+    }
+    Ok(Value::Object(object))
+}
+
+fn opaque_body(content_type: &str, body: &[u8]) -> Value {
+    let mut object = Map::new();
+    object.insert(
+        "content_type".into(),
+        Value::String(content_type.to_owned()),
+    );
+    match std::str::from_utf8(body) {
+        Ok(text) => object.insert("body".into(), Value::String(text.to_owned())),
+        Err(_) => object.insert(
+            "body_base64".into(),
+            Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
+        ),
+    };
+    Value::Object(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_is_parsed() {
+        let v = parse_body(Some("application/json; charset=utf-8"), br#"{"a":1}"#).unwrap();
+        assert_eq!(v, json!({"a": 1}));
+        assert!(parse_body(Some("application/json"), b"{bad").is_err());
+        assert!(parse_body(Some("application/vnd.github+json"), b"[1]").is_ok());
+    }
+
+    #[test]
+    fn forms_become_objects_with_arrays_for_repeats() {
+        let v = parse_body(
+            Some("application/x-www-form-urlencoded"),
+            b"a=1&b=x+y&a=2&a=3",
+        )
+        .unwrap();
+        assert_eq!(v, json!({"a": ["1", "2", "3"], "b": "x y"}));
+    }
+
+    #[test]
+    fn other_types_are_kept() {
+        let v = parse_body(Some("text/plain"), b"hello").unwrap();
+        assert_eq!(v, json!({"content_type": "text/plain", "body": "hello"}));
+        let v = parse_body(Some("application/octet-stream"), &[0xff, 0x00]).unwrap();
+        assert_eq!(v["body_base64"], "/wA=");
+    }
+
+    #[test]
+    fn empty_body_without_content_type_is_an_empty_object() {
+        assert_eq!(parse_body(None, b"").unwrap(), json!({}));
+    }
+}

@@ -1,0 +1,1 @@
+//! Webhook verification schemes (PROVIDERS.md).

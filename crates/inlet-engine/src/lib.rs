@@ -1,0 +1,3 @@
+//! Inlet's engine: rule evaluation and the workers that run actions.
+
+pub mod runner;

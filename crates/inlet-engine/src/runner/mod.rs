@@ -1,0 +1,1 @@
+//! Runners: how an action is carried out (a local command, an HTTP request).

@@ -1,0 +1,225 @@
+//! Group commit: receiver writes from concurrent requests are queued to one
+//! task that commits them in batches, one transaction each, and answers every
+//! request only after its batch is durable.
+
+use crate::{Backend, NewEvent, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+const MAX_BATCH: usize = 256;
+const QUEUE_DEPTH: usize = 8192;
+
+/// One request as the receiver hands it over: the event to create (when it was
+/// accepted), its request-log row, and the key whose `last_used_at` to bump.
+#[derive(Debug, Clone)]
+pub struct ReceiveRecord {
+    pub event: Option<NewEvent>,
+    pub log: crate::RequestLogRow,
+    pub key_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receipt {
+    pub event_id: Option<String>,
+    /// The event's delivery id was already stored: no new event was made and
+    /// `event_id` names the earlier one.
+    pub duplicate: bool,
+}
+
+enum Job {
+    Write(
+        Box<ReceiveRecord>,
+        oneshot::Sender<Result<Receipt, StoreError>>,
+    ),
+    Shutdown(oneshot::Sender<()>),
+}
+
+#[derive(Clone)]
+pub(crate) struct WriterHandle {
+    tx: mpsc::Sender<Job>,
+}
+
+impl WriterHandle {
+    pub(crate) async fn shutdown(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Job::Shutdown(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+pub(crate) fn spawn(backend: Backend) -> (WriterHandle, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+    let task = tokio::spawn(run(backend, rx));
+    (WriterHandle { tx }, task)
+}
+
+impl crate::Store {
+    /// Durably records one received request; returns after the commit.
+    pub async fn record_request(&self, record: ReceiveRecord) -> Result<Receipt, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .tx
+            .send(Job::Write(Box::new(record), reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+type Pending = (
+    Box<ReceiveRecord>,
+    oneshot::Sender<Result<Receipt, StoreError>>,
+);
+
+async fn run(backend: Backend, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    let mut shutdown_waiters = Vec::new();
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let mut batch: Vec<Pending> = Vec::with_capacity(jobs.len());
+        for job in jobs.drain(..) {
+            match job {
+                Job::Write(record, reply) => batch.push((record, reply)),
+                Job::Shutdown(done) => {
+                    // Refuse new work, but commit what is already queued.
+                    rx.close();
+                    shutdown_waiters.push(done);
+                }
+            }
+        }
+        if !batch.is_empty() {
+            commit_batch(&backend, batch).await;
+        }
+    }
+    for done in shutdown_waiters {
+        let _ = done.send(());
+    }
+}
+
+/// Commits a batch; if the batch fails as a whole, each record is retried
+/// alone so one bad record cannot fail its neighbours.
+async fn commit_batch(backend: &Backend, batch: Vec<Pending>) {
+    let records: Vec<&ReceiveRecord> = batch.iter().map(|(r, _)| r.as_ref()).collect();
+    match write_records(backend, &records).await {
+        Ok(receipts) => {
+            for ((_, reply), receipt) in batch.into_iter().zip(receipts) {
+                let _ = reply.send(Ok(receipt));
+            }
+        }
+        Err(err) if batch.len() == 1 => {
+            tracing::error!(error = %err, "could not commit a received request");
+            let (_, reply) = batch.into_iter().next().expect("one");
+            let _ = reply.send(Err(err));
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, size = batch.len(), "batch commit failed; committing one by one");
+            for (record, reply) in batch {
+                let result = write_records(backend, &[record.as_ref()])
+                    .await
+                    .map(|mut r| r.remove(0));
+                if let Err(err) = &result {
+                    tracing::error!(error = %err, "could not commit a received request");
+                }
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+macro_rules! write_in {
+    ($pool:expr, $records:expr) => {{
+        let mut tx = $pool.begin().await?;
+        let mut receipts = Vec::with_capacity($records.len());
+        let mut used_keys: Vec<&str> = Vec::new();
+        let now = inlet_core::clock::now_micros();
+        for record in $records {
+            let mut log = std::borrow::Cow::Borrowed(&record.log);
+            let mut receipt = Receipt {
+                event_id: None,
+                duplicate: false,
+            };
+            if let Some(event) = &record.event {
+                let inserted = sqlx::query(
+                    "INSERT INTO events (id, trigger_ref, payload, metadata, source, delivery_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (trigger_ref, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING",
+                )
+                .bind(&event.id)
+                .bind(&event.trigger_ref)
+                .bind(&event.payload)
+                .bind(&event.metadata)
+                .bind(&event.source)
+                .bind(&event.delivery_id)
+                .bind(event.created_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 1 {
+                    receipt.event_id = Some(event.id.clone());
+                } else {
+                    let (existing,): (String,) =
+                        sqlx::query_as("SELECT id FROM events WHERE trigger_ref = $1 AND delivery_id = $2")
+                            .bind(&event.trigger_ref)
+                            .bind(&event.delivery_id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    let log = log.to_mut();
+                    log.outcome = "duplicate".into();
+                    log.message = "delivery already received; no new event was created".into();
+                    log.event_id = Some(existing.clone());
+                    receipt = Receipt {
+                        event_id: Some(existing),
+                        duplicate: true,
+                    };
+                }
+            }
+            sqlx::query(
+                "INSERT INTO request_log (id, trigger_ref, key_prefix, received_at, source_ip, method, path, query, \
+                 headers, body, body_truncated, outcome, status_code, message, processing_us, event_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+            )
+            .bind(&log.id)
+            .bind(&log.trigger_ref)
+            .bind(&log.key_prefix)
+            .bind(log.received_at)
+            .bind(&log.source_ip)
+            .bind(&log.method)
+            .bind(&log.path)
+            .bind(&log.query)
+            .bind(&log.headers)
+            .bind(&log.body)
+            .bind(log.body_truncated)
+            .bind(&log.outcome)
+            .bind(log.status_code)
+            .bind(&log.message)
+            .bind(log.processing_us)
+            .bind(&log.event_id)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(key_id) = record.key_id.as_deref() {
+                if !used_keys.contains(&key_id) {
+                    used_keys.push(key_id);
+                }
+            }
+            receipts.push(receipt);
+        }
+        for key_id in used_keys {
+            sqlx::query("UPDATE webhook_keys SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(key_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(receipts)
+    }};
+}
+
+async fn write_records(
+    backend: &Backend,
+    records: &[&ReceiveRecord],
+) -> Result<Vec<Receipt>, StoreError> {
+    match backend {
+        Backend::Sqlite { write, .. } => write_in!(write, records),
+        Backend::Postgres(pool) => write_in!(pool, records),
+    }
+}

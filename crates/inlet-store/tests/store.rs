@@ -1,0 +1,261 @@
+//! Every store test runs on SQLite and, when available, on PostgreSQL.
+
+use inlet_store::test_support::database_urls;
+use inlet_store::*;
+
+async fn each_backend<F, Fut>(test: F)
+where
+    F: Fn(Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    for (name, url) in database_urls(dir.path()).await {
+        eprintln!("-- backend {name}");
+        let store = Store::open(&url).await.unwrap();
+        test(store.clone()).await;
+        store.close().await;
+    }
+}
+
+fn trigger(r: &str) -> NewTrigger {
+    NewTrigger {
+        trigger_ref: r.into(),
+        pack: r.split('.').next().unwrap().into(),
+        label: "Label".into(),
+        description: "".into(),
+        payload_schema: None,
+    }
+}
+
+fn key(id: &str, hash: u8) -> NewKey {
+    NewKey {
+        id: id.into(),
+        key_hash: vec![hash; 32],
+        key_sealed: vec![1, 2, 3],
+        prefix: "wh_abcde".into(),
+    }
+}
+
+fn log_row(id: &str, trigger_ref: &str) -> RequestLogRow {
+    RequestLogRow {
+        id: id.into(),
+        trigger_ref: Some(trigger_ref.into()),
+        key_prefix: Some("wh_abcde".into()),
+        received_at: 1,
+        source_ip: "127.0.0.1".into(),
+        method: "POST".into(),
+        path: "/api/v1/webhooks/wh_...".into(),
+        query: "{}".into(),
+        headers: "{}".into(),
+        body: b"{}".to_vec(),
+        body_truncated: false,
+        outcome: "accepted".into(),
+        status_code: 200,
+        message: "".into(),
+        processing_us: 5,
+        event_id: None,
+    }
+}
+
+fn event(id: &str, trigger_ref: &str, delivery: Option<&str>) -> NewEvent {
+    NewEvent {
+        id: id.into(),
+        trigger_ref: trigger_ref.into(),
+        payload: r#"{"a":1}"#.into(),
+        metadata: "{}".into(),
+        source: "webhook".into(),
+        delivery_id: delivery.map(Into::into),
+        created_at: 1,
+    }
+}
+
+#[tokio::test]
+async fn trigger_crud_and_conflicts() {
+    each_backend(|store| async move {
+        store.create_trigger(&trigger("github.push")).await.unwrap();
+        assert!(matches!(
+            store.create_trigger(&trigger("github.push")).await,
+            Err(StoreError::Conflict)
+        ));
+        let mut changed = trigger("github.push");
+        changed.label = "Push".into();
+        assert_eq!(store.update_trigger(&changed).await.unwrap().label, "Push");
+        assert!(store.upsert_trigger(&trigger("stripe.paid")).await.unwrap());
+        assert!(!store.upsert_trigger(&trigger("stripe.paid")).await.unwrap());
+        assert_eq!(store.list_triggers().await.unwrap().len(), 2);
+        store.delete_trigger("github.push").await.unwrap();
+        assert!(matches!(
+            store.delete_trigger("github.push").await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(store.get_trigger("github.push").await.unwrap().is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn enabling_twice_keeps_the_key_and_rotation_honours_grace() {
+    each_backend(|store| async move {
+        store.create_trigger(&trigger("github.push")).await.unwrap();
+        let first = store
+            .enable_webhook("github.push", "{}", &key("k1", 1))
+            .await
+            .unwrap();
+        store
+            .set_webhook_enabled("github.push", false)
+            .await
+            .unwrap();
+        let again = store
+            .enable_webhook("github.push", "{}", &key("k2", 2))
+            .await
+            .unwrap();
+        assert_eq!(first.id, again.id, "re-enabling keeps the key");
+        assert!(store.receiver_target(&[2; 32]).await.unwrap().is_none());
+
+        let now = inlet_core::clock::now_micros();
+        store
+            .rotate_key("github.push", &key("k3", 3), Some(now + 60_000_000))
+            .await
+            .unwrap();
+        let old = store
+            .receiver_target(&[1; 32])
+            .await
+            .unwrap()
+            .expect("old key in grace");
+        assert_eq!(old.expires_at, Some(now + 60_000_000));
+        assert_eq!(store.live_keys("github.push", now).await.unwrap().len(), 2);
+        store
+            .rotate_key("github.push", &key("k4", 4), None)
+            .await
+            .unwrap();
+        assert!(store.receiver_target(&[1; 32]).await.unwrap().is_none());
+        assert!(store.receiver_target(&[3; 32]).await.unwrap().is_none());
+        let target = store.receiver_target(&[4; 32]).await.unwrap().unwrap();
+        assert!(target.enabled);
+        assert_eq!(target.trigger_ref, "github.push");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn group_commit_records_events_and_logs() {
+    each_backend(|store| async move {
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let id = format!("{i:04}");
+                store
+                    .record_request(ReceiveRecord {
+                        event: Some(event(&id, "a.b", None)),
+                        log: log_row(&id, "a.b"),
+                        key_id: None,
+                    })
+                    .await
+                    .unwrap()
+            }));
+        }
+        for task in tasks {
+            let receipt = task.await.unwrap();
+            assert!(!receipt.duplicate);
+        }
+        let events = store
+            .list_events(&EventFilter {
+                trigger_ref: Some("a.b".into()),
+                before_id: None,
+                limit: 100,
+            })
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 50);
+        assert_eq!(events[0].id, "0049", "newest first");
+        let page = store
+            .list_events(&EventFilter {
+                trigger_ref: None,
+                before_id: Some("0010".into()),
+                limit: 5,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            page.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            ["0009", "0008", "0007", "0006", "0005"]
+        );
+        assert_eq!(
+            store
+                .list_request_log(&LogFilter {
+                    limit: 100,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .len(),
+            50
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_duplicate_deliveries_make_one_event() {
+    each_backend(|store| async move {
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let id = format!("e{i:03}");
+                store
+                    .record_request(ReceiveRecord {
+                        event: Some(event(&id, "a.b", Some("delivery-1"))),
+                        log: log_row(&id, "a.b"),
+                        key_id: None,
+                    })
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut receipts = Vec::new();
+        for task in tasks {
+            receipts.push(task.await.unwrap());
+        }
+        assert_eq!(receipts.iter().filter(|r| !r.duplicate).count(), 1);
+        let first = receipts
+            .iter()
+            .find(|r| !r.duplicate)
+            .unwrap()
+            .event_id
+            .clone();
+        assert!(receipts.iter().all(|r| r.event_id == first));
+        let logs = store
+            .list_request_log(&LogFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(logs.iter().filter(|l| l.outcome == "duplicate").count(), 19);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tokens_are_found_by_digest_until_revoked() {
+    each_backend(|store| async move {
+        store
+            .create_token("t1", "admin", &[9; 32], "inlet_ab")
+            .await
+            .unwrap();
+        assert_eq!(store.count_active_tokens().await.unwrap(), 1);
+        assert_eq!(
+            store.find_token(&[9; 32]).await.unwrap().unwrap().name,
+            "admin"
+        );
+        store.revoke_token("admin").await.unwrap();
+        assert!(store.find_token(&[9; 32]).await.unwrap().is_none());
+        assert!(matches!(
+            store.revoke_token("nope").await,
+            Err(StoreError::NotFound)
+        ));
+    })
+    .await;
+}
