@@ -5,6 +5,7 @@ pub mod automation;
 pub mod clock;
 pub mod expr;
 pub mod keys;
+pub mod outcome;
 pub mod pack;
 pub mod payload;
 pub mod redact;

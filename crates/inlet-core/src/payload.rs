@@ -58,7 +58,8 @@ pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, Payl
     }
 }
 
-fn parse_form(body: &[u8]) -> Result<Value, PayloadError> {
+/// A urlencoded form (or query string) as a JSON object; a repeated name becomes an array.
+pub fn parse_form(body: &[u8]) -> Result<Value, PayloadError> {
     std::str::from_utf8(body).map_err(|_| PayloadError::Form)?;
     let mut object = Map::new();
     for (name, value) in form_urlencoded::parse(body) {

@@ -1,1 +1,148 @@
+//! Inlet's HTTP server: the webhook receiver, the management API and health
+//! endpoints. `App::prepare` does first-start work; `App::serve` runs until
+//! told to stop, finishing in-flight requests and commits.
 
+mod api;
+pub mod bootstrap;
+pub mod cfg;
+mod error;
+mod health;
+pub mod packs;
+mod receiver;
+mod serve;
+mod state;
+
+pub use cfg::Config;
+pub use state::AppState;
+
+use inlet_core::keys::ApiToken;
+use inlet_store::{BackendKind, Store};
+use receiver::cache::TargetCache;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+pub struct App {
+    pub state: AppState,
+    /// A token generated on this start, to be shown once.
+    pub first_token: Option<ApiToken>,
+    pub packs: packs::PackReport,
+}
+
+pub struct Listeners {
+    pub management: TcpListener,
+    pub public: Option<TcpListener>,
+}
+
+impl Listeners {
+    pub async fn bind(cfg: &Config) -> anyhow::Result<Self> {
+        let management = TcpListener::bind(cfg.listen).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {} (listen / INLET_LISTEN): {e}",
+                cfg.listen
+            )
+        })?;
+        let public = match cfg.public_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot listen on {addr} (public_listen / INLET_PUBLIC_LISTEN): {e}"
+                )
+            })?),
+            None => None,
+        };
+        Ok(Self { management, public })
+    }
+
+    /// The address webhook senders reach: the public listener when there is one.
+    pub fn public_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(match &self.public {
+            Some(public) => public.local_addr()?,
+            None => self.management.local_addr()?,
+        })
+    }
+}
+
+impl App {
+    pub async fn prepare(cfg: &Config, public_addr: SocketAddr) -> anyhow::Result<Self> {
+        bootstrap::prepare_data_dir(cfg)?;
+        let master_key = bootstrap::master_key(cfg)?;
+        let store = bootstrap::open_store(cfg).await?;
+        let first_token = bootstrap::ensure_admin_token(cfg, &store).await?;
+        let packs = packs::load_packs(&cfg.packs_dir, &store).await?;
+        // One node owns a SQLite file, so local invalidation is enough there;
+        // PostgreSQL may be shared by several nodes.
+        let ttl = match store.kind() {
+            BackendKind::Sqlite => Duration::from_secs(60),
+            BackendKind::Postgres => Duration::from_secs(2),
+        };
+        let state = AppState {
+            store,
+            master_key,
+            public_base_url: Arc::from(cfg.public_base_url(public_addr)),
+            targets: Arc::new(TargetCache::new(ttl)),
+        };
+        Ok(Self {
+            state,
+            first_token,
+            packs,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
+    /// requests finish, commits what is queued and closes the store.
+    pub async fn serve(
+        self,
+        listeners: Listeners,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let state = self.state;
+        let receiver = receiver::router().with_state(state.clone());
+        let management = axum::Router::new()
+            .merge(receiver::router())
+            .merge(api::router(state.clone()))
+            .merge(health::router())
+            .fallback(not_found)
+            .with_state(state.clone());
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let mut servers = tokio::task::JoinSet::new();
+        servers.spawn(serve::serve(
+            listeners.management,
+            management,
+            stopping.clone(),
+        ));
+        if let Some(public) = listeners.public {
+            servers.spawn(serve::serve(public, receiver.fallback(not_found), stopping));
+        }
+        shutdown.await;
+        tracing::info!("stopping: finishing in-flight requests");
+        let _ = stop.send(true);
+        while servers.join_next().await.is_some() {}
+        state.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn not_found() -> impl axum::response::IntoResponse {
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({"error": {"code": "not_found", "message": "no such route"}})),
+    )
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install SIGTERM handler");
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+}

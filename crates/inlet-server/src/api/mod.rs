@@ -1,0 +1,29 @@
+//! The management API under `/api/v1`: one router per resource, all behind
+//! the bearer-token check.
+
+mod auth;
+mod events;
+mod pagination;
+mod triggers;
+mod webhook_log;
+mod webhooks;
+
+use crate::state::AppState;
+use axum::Router;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .merge(triggers::router())
+        .merge(webhooks::router())
+        .merge(events::router())
+        .merge(webhook_log::router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            auth::require_token,
+        ))
+}
+
+/// Success envelope: `{"data": ...}`.
+pub(crate) fn data<T: serde::Serialize>(value: T) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "data": value }))
+}

@@ -1,0 +1,20 @@
+use crate::receiver::cache::TargetCache;
+use inlet_core::seal::MasterKey;
+use inlet_store::Store;
+use std::sync::Arc;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub master_key: MasterKey,
+    /// Base of handed-out webhook URLs, no trailing slash.
+    pub public_base_url: Arc<str>,
+    pub targets: Arc<TargetCache>,
+}
+
+impl AppState {
+    pub fn webhook_url(&self, key: &str) -> String {
+        format!("{}/api/v1/webhooks/{key}", self.public_base_url)
+    }
+}
