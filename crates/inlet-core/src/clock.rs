@@ -27,10 +27,7 @@ mod tests {
     #[test]
     fn formats_and_parses() {
         assert_eq!(rfc3339(1_614_265_330_000_000), "2021-02-25T15:02:10Z");
-        assert_eq!(
-            parse_rfc3339("2021-02-25T15:02:10Z"),
-            Some(1_614_265_330_000_000)
-        );
+        assert_eq!(parse_rfc3339("2021-02-25T15:02:10Z"), Some(1_614_265_330_000_000));
         assert!(now_micros() > 1_700_000_000_000_000);
     }
 }

@@ -75,10 +75,7 @@ pub fn parse_trigger(text: &str, path: &str, pack: &str) -> Result<TriggerFile, 
         message,
     };
     if trigger.trigger_ref.pack() != pack {
-        return Err(fail(format!(
-            "ref {} is not in pack {pack}",
-            trigger.trigger_ref
-        )));
+        return Err(fail(format!("ref {} is not in pack {pack}", trigger.trigger_ref)));
     }
     if trigger.trigger_type != "webhook" {
         return Err(fail(format!(

@@ -29,12 +29,7 @@ impl BodyKind {
         let Some(ct) = content_type else {
             return BodyKind::Json;
         };
-        let essence = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if essence == "application/json" || essence.ends_with("+json") {
             BodyKind::Json
         } else if essence == "application/x-www-form-urlencoded" {
@@ -47,12 +42,8 @@ impl BodyKind {
 
 pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, PayloadError> {
     match BodyKind::from_content_type(content_type) {
-        BodyKind::Json if content_type.is_none() && body.is_empty() => {
-            Ok(Value::Object(Map::new()))
-        }
-        BodyKind::Json => {
-            serde_json::from_slice(body).map_err(|e| PayloadError::Json(e.to_string()))
-        }
+        BodyKind::Json if content_type.is_none() && body.is_empty() => Ok(Value::Object(Map::new())),
+        BodyKind::Json => serde_json::from_slice(body).map_err(|e| PayloadError::Json(e.to_string())),
         BodyKind::Form => parse_form(body),
         BodyKind::Other => Ok(opaque_body(content_type.unwrap_or(""), body)),
     }
@@ -80,10 +71,7 @@ pub fn parse_form(body: &[u8]) -> Result<Value, PayloadError> {
 
 fn opaque_body(content_type: &str, body: &[u8]) -> Value {
     let mut object = Map::new();
-    object.insert(
-        "content_type".into(),
-        Value::String(content_type.to_owned()),
-    );
+    object.insert("content_type".into(), Value::String(content_type.to_owned()));
     match std::str::from_utf8(body) {
         Ok(text) => object.insert("body".into(), Value::String(text.to_owned())),
         Err(_) => object.insert(
@@ -109,11 +97,7 @@ mod tests {
 
     #[test]
     fn forms_become_objects_with_arrays_for_repeats() {
-        let v = parse_body(
-            Some("application/x-www-form-urlencoded"),
-            b"a=1&b=x+y&a=2&a=3",
-        )
-        .unwrap();
+        let v = parse_body(Some("application/x-www-form-urlencoded"), b"a=1&b=x+y&a=2&a=3").unwrap();
         assert_eq!(v, json!({"a": ["1", "2", "3"], "b": "x y"}));
     }
 

@@ -13,9 +13,7 @@ const CREDENTIAL_HEADERS: &[&str] = &[
     "api-key",
     "x-okta-verification-challenge",
 ];
-const CREDENTIAL_WORDS: &[&str] = &[
-    "token", "secret", "password", "passwd", "api-key", "apikey", "auth",
-];
+const CREDENTIAL_WORDS: &[&str] = &["token", "secret", "password", "passwd", "api-key", "apikey", "auth"];
 
 /// `extra` names headers the trigger's settings use to carry a shared secret.
 pub fn is_credential_header(lower_name: &str, extra: &[String]) -> bool {
@@ -30,21 +28,10 @@ mod tests {
 
     #[test]
     fn credentials_are_recognised() {
-        for h in [
-            "authorization",
-            "cookie",
-            "x-gitlab-token",
-            "x-my-secret",
-            "x-auth-key",
-        ] {
+        for h in ["authorization", "cookie", "x-gitlab-token", "x-my-secret", "x-auth-key"] {
             assert!(is_credential_header(h, &[]), "{h}");
         }
-        for h in [
-            "content-type",
-            "x-hub-signature-256",
-            "x-github-delivery",
-            "user-agent",
-        ] {
+        for h in ["content-type", "x-hub-signature-256", "x-github-delivery", "user-agent"] {
             assert!(!is_credential_header(h, &[]), "{h}");
         }
         assert!(is_credential_header("x-shared", &["X-Shared".into()]));

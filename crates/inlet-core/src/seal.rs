@@ -34,8 +34,7 @@ impl MasterKey {
         if bytes.len() != MASTER_KEY_LEN {
             return Err(SealError::BadMasterKey);
         }
-        let cipher =
-            XChaCha20Poly1305::new_from_slice(bytes).map_err(|_| SealError::BadMasterKey)?;
+        let cipher = XChaCha20Poly1305::new_from_slice(bytes).map_err(|_| SealError::BadMasterKey)?;
         Ok(Self { cipher })
     }
 
@@ -69,10 +68,7 @@ impl MasterKey {
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
         self.cipher
-            .decrypt(
-                &XNonce::try_from(nonce).map_err(|_| SealError::Open)?,
-                ciphertext,
-            )
+            .decrypt(&XNonce::try_from(nonce).map_err(|_| SealError::Open)?, ciphertext)
             .map_err(|_| SealError::Open)
     }
 

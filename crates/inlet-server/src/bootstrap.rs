@@ -24,10 +24,8 @@ pub fn master_key(cfg: &Config) -> anyhow::Result<MasterKey> {
     }
     let path = cfg.data_dir.join(MASTER_KEY_FILE);
     if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        return MasterKey::parse(&text)
-            .with_context(|| format!("master key file {}", path.display()));
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        return MasterKey::parse(&text).with_context(|| format!("master key file {}", path.display()));
     }
     let (bytes, key) = MasterKey::generate();
     write_private_file(&path, hex::encode(bytes).as_bytes())?;
@@ -59,8 +57,8 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
 /// the caller prints once; it is stored only as a digest.
 pub async fn ensure_admin_token(cfg: &Config, store: &Store) -> anyhow::Result<Option<ApiToken>> {
     if let Some(raw) = &cfg.admin_token {
-        let token = ApiToken::from_operator(raw)
-            .map_err(|why| anyhow::anyhow!("admin_token (INLET_ADMIN_TOKEN) {why}"))?;
+        let token =
+            ApiToken::from_operator(raw).map_err(|why| anyhow::anyhow!("admin_token (INLET_ADMIN_TOKEN) {why}"))?;
         if store.find_token(&token.digest()).await?.is_none() {
             let id = uuid::Uuid::now_v7().to_string();
             store

@@ -67,10 +67,7 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.is_file() {
-                return Err(ConfigError(format!(
-                    "config file {} does not exist",
-                    file.display()
-                )));
+                return Err(ConfigError(format!("config file {} does not exist", file.display())));
             }
             figment = figment.merge(Toml::file(file));
         }
@@ -92,9 +89,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.database_url
-            && !(url.starts_with("sqlite:")
-                || url.starts_with("postgres:")
-                || url.starts_with("postgresql:"))
+            && !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:"))
         {
             return Err(ConfigError(
                 "database_url (INLET_DATABASE_URL) must start with sqlite:// or postgres://".into(),

@@ -38,20 +38,16 @@ pub struct Listeners {
 
 impl Listeners {
     pub async fn bind(cfg: &Config) -> anyhow::Result<Self> {
-        let management = TcpListener::bind(cfg.listen).await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot listen on {} (listen / INLET_LISTEN): {e}",
-                cfg.listen
-            )
-        })?;
-        let public = match cfg.public_listen {
-            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot listen on {addr} (public_listen / INLET_PUBLIC_LISTEN): {e}"
-                )
-            })?),
-            None => None,
-        };
+        let management = TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {} (listen / INLET_LISTEN): {e}", cfg.listen))?;
+        let public =
+            match cfg.public_listen {
+                Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {addr} (public_listen / INLET_PUBLIC_LISTEN): {e}")
+                })?),
+                None => None,
+            };
         Ok(Self { management, public })
     }
 
@@ -96,11 +92,7 @@ impl App {
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
     /// requests finish, commits what is queued and closes the store.
-    pub async fn serve(
-        self,
-        listeners: Listeners,
-        shutdown: impl Future<Output = ()>,
-    ) -> anyhow::Result<()> {
+    pub async fn serve(self, listeners: Listeners, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let state = self.state;
         let receiver = receiver::router().with_state(state.clone());
         let management = axum::Router::new()
@@ -111,11 +103,7 @@ impl App {
             .with_state(state.clone());
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let mut servers = tokio::task::JoinSet::new();
-        servers.spawn(serve::serve(
-            listeners.management,
-            management,
-            stopping.clone(),
-        ));
+        servers.spawn(serve::serve(listeners.management, management, stopping.clone()));
         if let Some(public) = listeners.public {
             servers.spawn(serve::serve(public, receiver.fallback(not_found), stopping));
         }
@@ -136,13 +124,17 @@ async fn not_found() -> impl axum::response::IntoResponse {
     )
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("install SIGTERM handler");
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate.recv() => {}
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled, so a signal that arrives
+/// during start-up still stops the server cleanly.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+    let mut terminate = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
     }
 }

@@ -27,9 +27,7 @@ pub async fn load_packs(dir: &Path, store: &Store) -> anyhow::Result<PackReport>
     pack_dirs.sort();
     for pack_dir in pack_dirs {
         let manifest_path = pack_dir.join("pack.yaml");
-        let manifest = match read(&manifest_path)
-            .and_then(|text| parse_manifest(&text, &shown(&manifest_path)))
-        {
+        let manifest = match read(&manifest_path).and_then(|text| parse_manifest(&text, &shown(&manifest_path))) {
             Ok(manifest) => manifest,
             Err(err) => {
                 report.errors.push(err);
@@ -38,9 +36,7 @@ pub async fn load_packs(dir: &Path, store: &Store) -> anyhow::Result<PackReport>
         };
         report.packs += 1;
         for path in yaml_files(&pack_dir.join("triggers")) {
-            let trigger = match read(&path)
-                .and_then(|text| parse_trigger(&text, &shown(&path), &manifest.name))
-            {
+            let trigger = match read(&path).and_then(|text| parse_trigger(&text, &shown(&path), &manifest.name)) {
                 Ok(trigger) => trigger,
                 Err(err) => {
                     report.errors.push(err);
@@ -83,10 +79,7 @@ fn yaml_files(dir: &Path) -> Vec<std::path::PathBuf> {
         .map(|entries| {
             entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension()
-                        .is_some_and(|ext| ext == "yaml" || ext == "yml")
-                })
+                .filter(|p| p.extension().is_some_and(|ext| ext == "yaml" || ext == "yml"))
                 .collect()
         })
         .unwrap_or_default();

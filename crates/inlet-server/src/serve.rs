@@ -25,10 +25,7 @@ pub async fn serve(listener: TcpListener, router: Router, mut stop: watch::Recei
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(64 * 1024);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(64 * 1024);
+    builder.http2().timer(TokioTimer::new()).max_header_list_size(64 * 1024);
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
@@ -59,13 +56,7 @@ pub async fn serve(listener: TcpListener, router: Router, mut stop: watch::Recei
         }
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "some connections did not finish within {} s",
-            DRAIN_TIMEOUT.as_secs()
-        );
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!("some connections did not finish within {} s", DRAIN_TIMEOUT.as_secs());
     }
 }

@@ -29,10 +29,7 @@ impl Store {
     }
 
     /// Newest first.
-    pub async fn list_request_log(
-        &self,
-        filter: &LogFilter,
-    ) -> Result<Vec<RequestLogRow>, StoreError> {
+    pub async fn list_request_log(&self, filter: &LogFilter) -> Result<Vec<RequestLogRow>, StoreError> {
         Ok(on_pool!(self, |pool| {
             sqlx::query_as(select_log!(
                 "WHERE ($1 IS NULL OR trigger_ref = $1) AND ($2 IS NULL OR outcome = $2) \

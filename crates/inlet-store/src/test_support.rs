@@ -30,9 +30,7 @@ pub async fn fresh_postgres_database() -> Option<String> {
         Some(url) => url,
         None => {
             if std::env::var("INLET_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-                panic!(
-                    "INLET_TEST_REQUIRE_POSTGRES=1 but no PostgreSQL could be started (see messages above)"
-                );
+                panic!("INLET_TEST_REQUIRE_POSTGRES=1 but no PostgreSQL could be started (see messages above)");
             }
             eprintln!(
                 "\n*** PostgreSQL run SKIPPED: no initdb/postgres binaries found and INLET_TEST_POSTGRES_URL unset ***\n"
@@ -51,16 +49,10 @@ pub async fn fresh_postgres_database() -> Option<String> {
     let mut conn = sqlx::PgConnection::connect(admin)
         .await
         .expect("connect to the test PostgreSQL");
-    sqlx::Executor::execute(
-        &mut conn,
-        sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
-    )
-    .await
-    .expect("create a test database");
-    let base = admin
-        .rsplit_once('/')
-        .map(|(base, _)| base)
-        .unwrap_or(admin);
+    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("create a test database");
+    let base = admin.rsplit_once('/').map(|(base, _)| base).unwrap_or(admin);
     Some(format!("{base}/{name}"))
 }
 
@@ -83,8 +75,7 @@ fn admin_url() -> Option<&'static String> {
 
 fn find_bin_dir() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .find(|dir| dir.join("initdb").is_file() && dir.join("postgres").is_file())
+        std::env::split_paths(&path).find(|dir| dir.join("initdb").is_file() && dir.join("postgres").is_file())
     });
     on_path.or_else(|| {
         let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
@@ -117,8 +108,7 @@ fn pg_command(as_postgres: bool, program: &Path) -> Command {
 }
 
 fn start_cluster() -> Result<String, String> {
-    let bin =
-        find_bin_dir().ok_or("no initdb/postgres on PATH or under /usr/lib/postgresql/*/bin")?;
+    let bin = find_bin_dir().ok_or("no initdb/postgres on PATH or under /usr/lib/postgresql/*/bin")?;
     let as_postgres = is_root();
     let dir = std::env::temp_dir().join(format!(
         "inlet-pg-{}-{}",
@@ -138,24 +128,12 @@ fn start_cluster() -> Result<String, String> {
     }
     let data = dir.join("data");
     let out = pg_command(as_postgres, &bin.join("initdb"))
-        .args([
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "-E",
-            "UTF8",
-            "--no-sync",
-            "-D",
-        ])
+        .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "-D"])
         .arg(&data)
         .output()
         .map_err(|e| format!("initdb: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "initdb failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr)));
     }
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;

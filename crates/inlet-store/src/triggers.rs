@@ -29,9 +29,7 @@ impl Store {
             .map(|done| done.rows_affected())
         })
         .map_err(StoreError::from_insert)?;
-        self.get_trigger(&t.trigger_ref)
-            .await?
-            .ok_or(StoreError::NotFound)
+        self.get_trigger(&t.trigger_ref).await?.ok_or(StoreError::NotFound)
     }
 
     /// Creates or refreshes a trigger from a pack file; returns whether it was new.
@@ -71,9 +69,7 @@ impl Store {
 
     pub async fn list_triggers(&self) -> Result<Vec<TriggerRow>, StoreError> {
         Ok(on_pool!(self, |pool| {
-            sqlx::query_as(select_triggers!("ORDER BY ref"))
-                .fetch_all(pool)
-                .await
+            sqlx::query_as(select_triggers!("ORDER BY ref")).fetch_all(pool).await
         })?)
     }
 
@@ -95,9 +91,7 @@ impl Store {
         if done == 0 {
             return Err(StoreError::NotFound);
         }
-        self.get_trigger(&t.trigger_ref)
-            .await?
-            .ok_or(StoreError::NotFound)
+        self.get_trigger(&t.trigger_ref).await?.ok_or(StoreError::NotFound)
     }
 
     /// Deletes the trigger with its webhook settings and keys; its events stay as history.

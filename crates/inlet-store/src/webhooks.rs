@@ -103,21 +103,15 @@ impl Store {
         }))
     }
 
-    pub async fn set_webhook_enabled(
-        &self,
-        trigger_ref: &str,
-        enabled: bool,
-    ) -> Result<(), StoreError> {
+    pub async fn set_webhook_enabled(&self, trigger_ref: &str, enabled: bool) -> Result<(), StoreError> {
         let done = on_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE webhook_settings SET enabled = $2, updated_at = $3 WHERE trigger_ref = $1",
-            )
-            .bind(trigger_ref)
-            .bind(enabled)
-            .bind(now_micros())
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
+            sqlx::query("UPDATE webhook_settings SET enabled = $2, updated_at = $3 WHERE trigger_ref = $1")
+                .bind(trigger_ref)
+                .bind(enabled)
+                .bind(now_micros())
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
         })?;
         if done == 0 {
             return Err(StoreError::NotFound);
@@ -125,21 +119,15 @@ impl Store {
         Ok(())
     }
 
-    pub async fn update_webhook_settings(
-        &self,
-        trigger_ref: &str,
-        settings: &str,
-    ) -> Result<(), StoreError> {
+    pub async fn update_webhook_settings(&self, trigger_ref: &str, settings: &str) -> Result<(), StoreError> {
         let done = on_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE webhook_settings SET settings = $2, updated_at = $3 WHERE trigger_ref = $1",
-            )
-            .bind(trigger_ref)
-            .bind(settings)
-            .bind(now_micros())
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
+            sqlx::query("UPDATE webhook_settings SET settings = $2, updated_at = $3 WHERE trigger_ref = $1")
+                .bind(trigger_ref)
+                .bind(settings)
+                .bind(now_micros())
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
         })?;
         if done == 0 {
             return Err(StoreError::NotFound);
@@ -200,10 +188,7 @@ impl Store {
     }
 
     /// The receiver's lookup: an unrevoked key with its trigger's settings.
-    pub async fn receiver_target(
-        &self,
-        key_hash: &[u8],
-    ) -> Result<Option<ReceiverTarget>, StoreError> {
+    pub async fn receiver_target(&self, key_hash: &[u8]) -> Result<Option<ReceiverTarget>, StoreError> {
         Ok(on_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT k.id AS key_id, k.trigger_ref, k.prefix, k.expires_at, s.enabled, s.settings, t.payload_schema \

@@ -26,10 +26,7 @@ pub struct Receipt {
 }
 
 enum Job {
-    Write(
-        Box<ReceiveRecord>,
-        oneshot::Sender<Result<Receipt, StoreError>>,
-    ),
+    Write(Box<ReceiveRecord>, oneshot::Sender<Result<Receipt, StoreError>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -66,10 +63,7 @@ impl crate::Store {
     }
 }
 
-type Pending = (
-    Box<ReceiveRecord>,
-    oneshot::Sender<Result<Receipt, StoreError>>,
-);
+type Pending = (Box<ReceiveRecord>, oneshot::Sender<Result<Receipt, StoreError>>);
 
 async fn run(backend: Backend, mut rx: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
@@ -214,10 +208,7 @@ macro_rules! write_in {
     }};
 }
 
-async fn write_records(
-    backend: &Backend,
-    records: &[&ReceiveRecord],
-) -> Result<Vec<Receipt>, StoreError> {
+async fn write_records(backend: &Backend, records: &[&ReceiveRecord]) -> Result<Vec<Receipt>, StoreError> {
     match backend {
         Backend::Sqlite { write, .. } => write_in!(write, records),
         Backend::Postgres(pool) => write_in!(pool, records),

@@ -97,18 +97,9 @@ async fn trigger_crud_and_conflicts() {
 async fn enabling_twice_keeps_the_key_and_rotation_honours_grace() {
     each_backend(|store| async move {
         store.create_trigger(&trigger("github.push")).await.unwrap();
-        let first = store
-            .enable_webhook("github.push", "{}", &key("k1", 1))
-            .await
-            .unwrap();
-        store
-            .set_webhook_enabled("github.push", false)
-            .await
-            .unwrap();
-        let again = store
-            .enable_webhook("github.push", "{}", &key("k2", 2))
-            .await
-            .unwrap();
+        let first = store.enable_webhook("github.push", "{}", &key("k1", 1)).await.unwrap();
+        store.set_webhook_enabled("github.push", false).await.unwrap();
+        let again = store.enable_webhook("github.push", "{}", &key("k2", 2)).await.unwrap();
         assert_eq!(first.id, again.id, "re-enabling keeps the key");
         assert!(store.receiver_target(&[2; 32]).await.unwrap().is_none());
 
@@ -124,10 +115,7 @@ async fn enabling_twice_keeps_the_key_and_rotation_honours_grace() {
             .expect("old key in grace");
         assert_eq!(old.expires_at, Some(now + 60_000_000));
         assert_eq!(store.live_keys("github.push", now).await.unwrap().len(), 2);
-        store
-            .rotate_key("github.push", &key("k4", 4), None)
-            .await
-            .unwrap();
+        store.rotate_key("github.push", &key("k4", 4), None).await.unwrap();
         assert!(store.receiver_target(&[1; 32]).await.unwrap().is_none());
         assert!(store.receiver_target(&[3; 32]).await.unwrap().is_none());
         let target = store.receiver_target(&[4; 32]).await.unwrap().unwrap();
@@ -219,12 +207,7 @@ async fn concurrent_duplicate_deliveries_make_one_event() {
             receipts.push(task.await.unwrap());
         }
         assert_eq!(receipts.iter().filter(|r| !r.duplicate).count(), 1);
-        let first = receipts
-            .iter()
-            .find(|r| !r.duplicate)
-            .unwrap()
-            .event_id
-            .clone();
+        let first = receipts.iter().find(|r| !r.duplicate).unwrap().event_id.clone();
         assert!(receipts.iter().all(|r| r.event_id == first));
         let logs = store
             .list_request_log(&LogFilter {
@@ -241,21 +224,12 @@ async fn concurrent_duplicate_deliveries_make_one_event() {
 #[tokio::test]
 async fn tokens_are_found_by_digest_until_revoked() {
     each_backend(|store| async move {
-        store
-            .create_token("t1", "admin", &[9; 32], "inlet_ab")
-            .await
-            .unwrap();
+        store.create_token("t1", "admin", &[9; 32], "inlet_ab").await.unwrap();
         assert_eq!(store.count_active_tokens().await.unwrap(), 1);
-        assert_eq!(
-            store.find_token(&[9; 32]).await.unwrap().unwrap().name,
-            "admin"
-        );
+        assert_eq!(store.find_token(&[9; 32]).await.unwrap().unwrap().name, "admin");
         store.revoke_token("admin").await.unwrap();
         assert!(store.find_token(&[9; 32]).await.unwrap().is_none());
-        assert!(matches!(
-            store.revoke_token("nope").await,
-            Err(StoreError::NotFound)
-        ));
+        assert!(matches!(store.revoke_token("nope").await, Err(StoreError::NotFound)));
     })
     .await;
 }

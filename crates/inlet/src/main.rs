@@ -49,8 +49,7 @@ enum TokenAction {
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("INLET_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("INLET_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -84,15 +83,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let shutdown = inlet_server::shutdown_signal();
     let listeners = Listeners::bind(&cfg).await?;
     let app = App::prepare(&cfg, listeners.public_addr()?).await?;
     let management = listeners.management.local_addr()?;
     println!("Inlet is running.");
     println!("  API:      http://{management}/api/v1");
-    println!(
-        "  Webhooks: {}/api/v1/webhooks/<key>",
-        app.state.public_base_url
-    );
+    println!("  Webhooks: {}/api/v1/webhooks/<key>", app.state.public_base_url);
     println!("  Database: {}", redact_url(&cfg.database_url()));
     println!(
         "  Packs:    {} pack(s), {} trigger(s) from {}{}",
@@ -112,7 +109,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         println!("  Use it as: Authorization: Bearer <token>");
     }
     println!();
-    app.serve(listeners, inlet_server::shutdown_signal()).await
+    println!("Press Ctrl-C to stop.");
+    app.serve(listeners, shutdown).await
 }
 
 async fn token(cfg: Config, action: TokenAction) -> anyhow::Result<()> {
@@ -125,10 +123,7 @@ async fn token(cfg: Config, action: TokenAction) -> anyhow::Result<()> {
             Ok(())
         }
         TokenAction::List => {
-            println!(
-                "{:<38} {:<20} {:<12} {:<22} STATUS",
-                "ID", "NAME", "PREFIX", "CREATED"
-            );
+            println!("{:<38} {:<20} {:<12} {:<22} STATUS", "ID", "NAME", "PREFIX", "CREATED");
             for t in store.list_tokens().await? {
                 let status = match t.revoked_at {
                     Some(at) => format!("revoked {}", rfc3339(at)),

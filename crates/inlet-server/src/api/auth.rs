@@ -10,11 +10,7 @@ use inlet_core::keys::digest;
 
 /// Tokens are looked up by their SHA-256 digest, so comparing digests in the
 /// database leaks nothing usable about the token itself.
-pub async fn require_token(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)

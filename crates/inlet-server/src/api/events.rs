@@ -41,10 +41,7 @@ fn event_json(row: &EventRow) -> Value {
     })
 }
 
-async fn list(
-    State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
-) -> Result<impl IntoResponse, ApiError> {
+async fn list(State(state): State<AppState>, Query(query): Query<ListQuery>) -> Result<impl IntoResponse, ApiError> {
     let limit = limit(query.limit)?;
     let trigger_ref = query.trigger.as_deref().map(parse_ref).transpose()?;
     let rows = state
@@ -59,10 +56,7 @@ async fn list(
     Ok(page(rows.iter().map(event_json).collect(), limit, last))
 }
 
-async fn show(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let row = state
         .store
         .get_event(&id)

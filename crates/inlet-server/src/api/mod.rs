@@ -17,10 +17,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(webhooks::router())
         .merge(events::router())
         .merge(webhook_log::router())
-        .route_layer(axum::middleware::from_fn_with_state(
-            state,
-            auth::require_token,
-        ))
+        .route_layer(axum::middleware::from_fn_with_state(state, auth::require_token))
 }
 
 /// Success envelope: `{"data": ...}`.

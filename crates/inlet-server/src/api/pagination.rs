@@ -15,15 +15,7 @@ pub fn limit(requested: Option<i64>) -> Result<i64, ApiError> {
 
 /// `{"data": [...], "next_cursor": id-or-null}`: the cursor is the id of the
 /// last item when the page is full.
-pub fn page<T: serde::Serialize>(
-    items: Vec<T>,
-    limit: i64,
-    last_id: Option<String>,
-) -> axum::Json<serde_json::Value> {
-    let next = if items.len() as i64 == limit {
-        last_id
-    } else {
-        None
-    };
+pub fn page<T: serde::Serialize>(items: Vec<T>, limit: i64, last_id: Option<String>) -> axum::Json<serde_json::Value> {
+    let next = if items.len() as i64 == limit { last_id } else { None };
     axum::Json(serde_json::json!({"data": items, "next_cursor": next}))
 }

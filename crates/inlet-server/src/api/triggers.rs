@@ -18,10 +18,7 @@ use serde_json::{Value, json};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/triggers", get(list).post(create))
-        .route(
-            "/api/v1/triggers/{ref}",
-            get(show).put(update).delete(remove),
-        )
+        .route("/api/v1/triggers/{ref}", get(show).put(update).delete(remove))
 }
 
 #[derive(Deserialize)]
@@ -90,18 +87,13 @@ async fn create(
         .create_trigger(&new_trigger(&trigger_ref, body)?)
         .await
         .map_err(|e| match e {
-            inlet_store::StoreError::Conflict => {
-                ApiError::Conflict(format!("trigger {trigger_ref} already exists"))
-            }
+            inlet_store::StoreError::Conflict => ApiError::Conflict(format!("trigger {trigger_ref} already exists")),
             other => other.into(),
         })?;
     Ok((StatusCode::CREATED, data(trigger_json(&row))))
 }
 
-async fn show(
-    State(state): State<AppState>,
-    Path(raw): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+async fn show(State(state): State<AppState>, Path(raw): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let row = find(&state, &raw).await?;
     Ok(data(trigger_json(&row)))
 }
@@ -122,26 +114,16 @@ async fn update(
 ) -> Result<impl IntoResponse, ApiError> {
     let Json(body) = body.map_err(bad_json)?;
     let trigger_ref = parse_ref(&raw)?;
-    if body
-        .trigger_ref
-        .as_deref()
-        .is_some_and(|r| r != trigger_ref.as_str())
-    {
+    if body.trigger_ref.as_deref().is_some_and(|r| r != trigger_ref.as_str()) {
         return Err(ApiError::BadRequest("ref cannot be changed".into()));
     }
     find(&state, &raw).await?;
-    let row = state
-        .store
-        .update_trigger(&new_trigger(&trigger_ref, body)?)
-        .await?;
+    let row = state.store.update_trigger(&new_trigger(&trigger_ref, body)?).await?;
     state.targets.invalidate_all();
     Ok(data(trigger_json(&row)))
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    Path(raw): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+async fn remove(State(state): State<AppState>, Path(raw): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let row = find(&state, &raw).await?;
     state.store.delete_trigger(&row.trigger_ref).await?;
     state.targets.invalidate_all();

@@ -56,18 +56,12 @@ fn detail_json(row: &RequestLogRow) -> Value {
     value["body_truncated"] = json!(row.body_truncated);
     match std::str::from_utf8(&row.body) {
         Ok(text) => value["body"] = json!(text),
-        Err(_) => {
-            value["body_base64"] =
-                json!(base64::engine::general_purpose::STANDARD.encode(&row.body))
-        }
+        Err(_) => value["body_base64"] = json!(base64::engine::general_purpose::STANDARD.encode(&row.body)),
     }
     value
 }
 
-async fn list(
-    State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
-) -> Result<impl IntoResponse, ApiError> {
+async fn list(State(state): State<AppState>, Query(query): Query<ListQuery>) -> Result<impl IntoResponse, ApiError> {
     let limit = limit(query.limit)?;
     let trigger_ref = query.trigger.as_deref().map(parse_ref).transpose()?;
     if let Some(outcome) = &query.outcome
@@ -88,10 +82,7 @@ async fn list(
     Ok(page(rows.iter().map(summary_json).collect(), limit, last))
 }
 
-async fn show(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let row = state
         .store
         .get_request_log(&id)

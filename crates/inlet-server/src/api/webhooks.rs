@@ -25,10 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/triggers/{ref}/webhooks", get(show))
         .route("/api/v1/triggers/{ref}/webhooks/enable", post(enable))
         .route("/api/v1/triggers/{ref}/webhooks/disable", post(disable))
-        .route(
-            "/api/v1/triggers/{ref}/webhooks/regenerate",
-            post(regenerate),
-        )
+        .route("/api/v1/triggers/{ref}/webhooks/regenerate", post(regenerate))
 }
 
 fn new_key(state: &AppState) -> NewKey {
@@ -46,14 +43,10 @@ fn unseal(state: &AppState, key: &KeyRow) -> Result<String, ApiError> {
         .master_key
         .open(&key.key_sealed)
         .map_err(|e| ApiError::Internal(format!("webhook key {}: {e}", key.id)))?;
-    String::from_utf8(plain)
-        .map_err(|_| ApiError::Internal(format!("webhook key {} is not UTF-8", key.id)))
+    String::from_utf8(plain).map_err(|_| ApiError::Internal(format!("webhook key {} is not UTF-8", key.id)))
 }
 
-async fn enable(
-    State(state): State<AppState>,
-    Path(raw): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+async fn enable(State(state): State<AppState>, Path(raw): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let trigger = find(&state, &raw).await?;
     let defaults = serde_json::to_string(&WebhookSettings::default()).expect("settings serialize");
     let key = state
@@ -70,10 +63,7 @@ async fn enable(
     })))
 }
 
-async fn disable(
-    State(state): State<AppState>,
-    Path(raw): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+async fn disable(State(state): State<AppState>, Path(raw): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let trigger = find(&state, &raw).await?;
     state
         .store
@@ -81,9 +71,7 @@ async fn disable(
         .await
         .map_err(|_| not_enabled(&trigger.trigger_ref))?;
     state.targets.invalidate_all();
-    Ok(data(
-        json!({"ref": trigger.trigger_ref, "webhook_enabled": false}),
-    ))
+    Ok(data(json!({"ref": trigger.trigger_ref, "webhook_enabled": false})))
 }
 
 fn not_enabled(trigger_ref: &str) -> ApiError {
@@ -108,8 +96,7 @@ async fn regenerate(
     let body: RegenerateBody = if body.iter().all(u8::is_ascii_whitespace) {
         RegenerateBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
     };
     if body.grace_seconds > MAX_GRACE_SECONDS {
         return Err(ApiError::BadRequest(format!(
@@ -118,16 +105,10 @@ async fn regenerate(
         )));
     }
     let trigger = find(&state, &raw).await?;
-    if state
-        .store
-        .get_webhook(&trigger.trigger_ref)
-        .await?
-        .is_none()
-    {
+    if state.store.get_webhook(&trigger.trigger_ref).await?.is_none() {
         return Err(not_enabled(&trigger.trigger_ref));
     }
-    let grace_until =
-        (body.grace_seconds > 0).then(|| now_micros() + body.grace_seconds as i64 * 1_000_000);
+    let grace_until = (body.grace_seconds > 0).then(|| now_micros() + body.grace_seconds as i64 * 1_000_000);
     let key = state
         .store
         .rotate_key(&trigger.trigger_ref, &new_key(&state), grace_until)
@@ -145,10 +126,7 @@ async fn regenerate(
     Ok(data(answer))
 }
 
-async fn show(
-    State(state): State<AppState>,
-    Path(raw): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+async fn show(State(state): State<AppState>, Path(raw): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let trigger = find(&state, &raw).await?;
     let Some(webhook) = state.store.get_webhook(&trigger.trigger_ref).await? else {
         return Ok(data(json!({
@@ -162,10 +140,7 @@ async fn show(
             "settings": WebhookSettings::default(),
         })));
     };
-    let keys = state
-        .store
-        .live_keys(&trigger.trigger_ref, now_micros())
-        .await?;
+    let keys = state.store.live_keys(&trigger.trigger_ref, now_micros()).await?;
     let current = keys.iter().find(|k| k.expires_at.is_none());
     let plain = current.map(|k| unseal(&state, k)).transpose()?;
     let (total_events, last_used_at) = state.store.webhook_usage(&trigger.trigger_ref).await?;

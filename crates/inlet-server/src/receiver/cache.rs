@@ -21,8 +21,11 @@ pub struct Target {
     pub settings: WebhookSettings,
 }
 
+/// Key digest → (when loaded, target).
+type Entries = HashMap<[u8; 32], (Instant, Arc<Target>)>;
+
 pub struct TargetCache {
-    entries: RwLock<HashMap<[u8; 32], (Instant, Arc<Target>)>>,
+    entries: RwLock<Entries>,
     ttl: Duration,
 }
 
@@ -34,11 +37,7 @@ impl TargetCache {
         }
     }
 
-    pub async fn get(
-        &self,
-        store: &Store,
-        digest: &[u8; 32],
-    ) -> Result<Option<Arc<Target>>, StoreError> {
+    pub async fn get(&self, store: &Store, digest: &[u8; 32]) -> Result<Option<Arc<Target>>, StoreError> {
         if let Some((loaded, target)) = self.entries.read().expect("cache lock").get(digest)
             && loaded.elapsed() < self.ttl
         {
@@ -47,9 +46,8 @@ impl TargetCache {
         let Some(row) = store.receiver_target(digest).await? else {
             return Ok(None);
         };
-        let settings: WebhookSettings = serde_json::from_str(&row.settings).map_err(|e| {
-            StoreError::Corrupt(format!("webhook settings of {}: {e}", row.trigger_ref))
-        })?;
+        let settings: WebhookSettings = serde_json::from_str(&row.settings)
+            .map_err(|e| StoreError::Corrupt(format!("webhook settings of {}: {e}", row.trigger_ref)))?;
         let target = Arc::new(Target {
             key_id: row.key_id,
             trigger_ref: row.trigger_ref,

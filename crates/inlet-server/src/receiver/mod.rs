@@ -99,14 +99,7 @@ async fn receive(
             parts.method,
             settings.methods.join(", ")
         );
-        return reject(
-            &state,
-            reception,
-            Outcome::MethodNotAllowed,
-            &message,
-            Bytes::new(),
-        )
-        .await;
+        return reject(&state, reception, Outcome::MethodNotAllowed, &message, Bytes::new()).await;
     }
     let limit = settings.max_payload_bytes;
     let declared = parts
@@ -138,28 +131,15 @@ async fn receive(
             .await;
         }
         Err(_) => {
-            let message = format!(
-                "the body was not received within {} s",
-                BODY_READ_TIMEOUT.as_secs()
-            );
+            let message = format!("the body was not received within {} s", BODY_READ_TIMEOUT.as_secs());
             return reject(&state, reception, Outcome::Timeout, &message, Bytes::new()).await;
         }
     };
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let payload = match parse_body(content_type, &raw) {
         Ok(payload) => payload,
         Err(err) => {
-            return reject(
-                &state,
-                reception,
-                Outcome::InvalidPayload,
-                &err.to_string(),
-                raw,
-            )
-            .await;
+            return reject(&state, reception, Outcome::InvalidPayload, &err.to_string(), raw).await;
         }
     };
     accept(&state, reception, payload, raw).await
@@ -205,13 +185,7 @@ async fn accept(state: &AppState, reception: Reception, payload: Value, raw: Byt
     }
 }
 
-async fn reject(
-    state: &AppState,
-    reception: Reception,
-    outcome: Outcome,
-    message: &str,
-    raw: Bytes,
-) -> Response {
+async fn reject(state: &AppState, reception: Reception, outcome: Outcome, message: &str, raw: Bytes) -> Response {
     let record = ReceiveRecord {
         event: None,
         log: log_row(&reception, outcome, message, raw),
@@ -288,23 +262,14 @@ async fn read_limited(body: Body, limit: u64) -> Result<Bytes, BodyError> {
 }
 
 fn unknown_key() -> Response {
-    error_body_with(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "no webhook has this key",
-    )
+    error_body_with(StatusCode::NOT_FOUND, "not_found", "no webhook has this key")
 }
 
 fn error_body(outcome: Outcome, message: &str) -> Response {
-    let status =
-        StatusCode::from_u16(outcome.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(outcome.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     error_body_with(status, outcome.as_str(), message)
 }
 
 fn error_body_with(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": {"code": code, "message": message}})),
-    )
-        .into_response()
+    (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
 }

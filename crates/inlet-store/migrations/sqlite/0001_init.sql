@@ -66,7 +66,7 @@ CREATE INDEX request_log_received ON request_log(received_at);
 
 CREATE TABLE api_tokens (
     id           TEXT PRIMARY KEY,
-    name         TEXT NOT NULL,
+    name         TEXT NOT NULL UNIQUE,
     token_hash   BLOB NOT NULL UNIQUE,
     prefix       TEXT NOT NULL,
     created_at   BIGINT NOT NULL,

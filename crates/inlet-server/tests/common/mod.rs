@@ -1,0 +1,134 @@
+//! A real server on 127.0.0.1:0 with a fresh database, and a small client.
+#![allow(dead_code)]
+
+use inlet_server::{App, Config, Listeners};
+use reqwest::{Client, Method, RequestBuilder, Response};
+use serde_json::Value;
+use std::path::PathBuf;
+use tokio::sync::oneshot;
+
+pub const TOKEN: &str = "inlet_test_token_0123456789abcdefghij";
+
+pub struct TestServer {
+    pub backend: String,
+    pub base: String,
+    pub client: Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Runs `test` once per backend (SQLite, and PostgreSQL when available).
+pub async fn each_backend<F, Fut>(test: F)
+where
+    F: Fn(TestServer) -> Fut,
+    Fut: std::future::Future<Output = TestServer>,
+{
+    let scratch = tempfile::tempdir().unwrap();
+    for (backend, url) in inlet_store::test_support::database_urls(scratch.path()).await {
+        eprintln!("-- backend {backend}");
+        let server = TestServer::start(&backend, Some(url)).await;
+        test(server).await.stop().await;
+    }
+}
+
+pub fn packs_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../packs")
+}
+
+impl TestServer {
+    pub async fn start(backend: &str, database_url: Option<String>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config {
+            data_dir: dir.path().to_path_buf(),
+            database_url,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            admin_token: Some(TOKEN.into()),
+            packs_dir: packs_dir(),
+            ..Config::default()
+        };
+        Self::start_with(backend, cfg, Some(dir)).await
+    }
+
+    pub async fn start_with(backend: &str, cfg: Config, dir: Option<tempfile::TempDir>) -> Self {
+        let listeners = Listeners::bind(&cfg).await.unwrap();
+        let addr = listeners.management.local_addr().unwrap();
+        let app = App::prepare(&cfg, listeners.public_addr().unwrap()).await.unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.serve(listeners, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            backend: backend.into(),
+            base: format!("http://{addr}"),
+            client: Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.request(Method::GET, path).send().await.unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> Response {
+        self.request(Method::POST, path).json(&body).send().await.unwrap()
+    }
+
+    /// Enables the trigger's webhook; returns (key, url).
+    pub async fn enable(&self, trigger_ref: &str) -> (String, String) {
+        let response = self
+            .request(Method::POST, &format!("/api/v1/triggers/{trigger_ref}/webhooks/enable"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        (
+            body["data"]["webhook_key"].as_str().unwrap().to_owned(),
+            body["data"]["webhook_url"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn send(&self, url: &str, content_type: &str, body: impl Into<reqwest::Body>) -> Response {
+        self.client
+            .post(url)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn events(&self, trigger_ref: &str) -> Vec<Value> {
+        let body = self
+            .get_json(&format!("/api/v1/events?trigger={trigger_ref}&limit=500"))
+            .await;
+        body["data"].as_array().unwrap().clone()
+    }
+
+    pub async fn log(&self, trigger_ref: &str) -> Vec<Value> {
+        let body = self
+            .get_json(&format!("/api/v1/webhook-log?trigger={trigger_ref}&limit=500"))
+            .await;
+        body["data"].as_array().unwrap().clone()
+    }
+}
