@@ -63,6 +63,7 @@ impl Listeners {
 
 impl App {
     pub async fn prepare(cfg: &Config, public_addr: SocketAddr) -> anyhow::Result<Self> {
+        inlet_engine::runner::install_crypto_provider();
         bootstrap::prepare_data_dir(cfg)?;
         let master_key = bootstrap::master_key(cfg)?;
         let store = bootstrap::open_store(cfg).await?;
