@@ -46,9 +46,18 @@ pub async fn fresh_postgres_database() -> Option<String> {
         uuid::Uuid::now_v7().simple()
     );
     use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(admin)
-        .await
-        .expect("connect to the test PostgreSQL");
+    // The port opens before the cluster accepts logins: retry for a while.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut conn = loop {
+        match sqlx::PgConnection::connect(admin).await {
+            Ok(conn) => break conn,
+            Err(err) if Instant::now() < deadline => {
+                let _ = err;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(err) => panic!("connect to the test PostgreSQL: {err}"),
+        }
+    };
     sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .await
         .expect("create a test database");
