@@ -9,6 +9,7 @@ mod error;
 mod health;
 pub mod packs;
 mod receiver;
+mod retention;
 mod serve;
 mod state;
 
@@ -30,6 +31,7 @@ pub struct App {
     pub first_token: Option<ApiToken>,
     pub packs: packs::PackReport,
     header_timeout: Duration,
+    log_retention_days: u32,
 }
 
 pub struct Listeners {
@@ -89,6 +91,7 @@ impl App {
             first_token,
             packs,
             header_timeout: Duration::from_secs(cfg.header_timeout_seconds),
+            log_retention_days: cfg.log_retention_days,
         })
     }
 
@@ -110,6 +113,7 @@ impl App {
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let mut servers = tokio::task::JoinSet::new();
         let header_timeout = self.header_timeout;
+        let stopping_for_retention = stopping.clone();
         servers.spawn(serve::serve(
             listeners.management,
             management,
@@ -124,6 +128,11 @@ impl App {
                 stopping,
             ));
         }
+        servers.spawn(retention::purge_periodically(
+            state.store.clone(),
+            self.log_retention_days,
+            stopping_for_retention,
+        ));
         shutdown.await;
         tracing::info!("stopping: finishing in-flight requests");
         let _ = stop.send(true);

@@ -426,3 +426,82 @@ async fn concurrent_webhooks_are_all_stored() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_public_listener_serves_only_webhooks() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = inlet_server::Config {
+        data_dir: dir.path().to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        public_listen: Some("127.0.0.1:0".parse().unwrap()),
+        public_url: Some("https://hooks.example.com/".into()),
+        admin_token: Some(common::TOKEN.into()),
+        packs_dir: common::packs_dir(),
+        ..inlet_server::Config::default()
+    };
+    let listeners = inlet_server::Listeners::bind(&cfg).await.unwrap();
+    let public = listeners.public_addr().unwrap();
+    let s = common::TestServer::start_on("sqlite", cfg, listeners, Some(dir)).await;
+    let (key, url) = s.enable("github.push").await;
+    assert_eq!(
+        url,
+        format!("https://hooks.example.com/api/v1/webhooks/{key}"),
+        "INLET_PUBLIC_URL is the base"
+    );
+    let public_url = format!("http://{public}/api/v1/webhooks/{key}");
+    assert_eq!(s.send(&public_url, "application/json", "{}").await.status(), 200);
+    let management = s
+        .client
+        .get(format!("http://{public}/api/v1/triggers"))
+        .bearer_auth(common::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        management.status(),
+        404,
+        "the management API is not on the public listener"
+    );
+    assert_eq!(
+        s.client
+            .get(format!("http://{public}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_broken_pack_file_is_reported_and_the_rest_loads() {
+    let packs = tempfile::tempdir().unwrap();
+    let pack = packs.path().join("shop");
+    std::fs::create_dir_all(pack.join("triggers")).unwrap();
+    std::fs::write(pack.join("pack.yaml"), "name: shop\ndescription: a shop\n").unwrap();
+    std::fs::write(
+        pack.join("triggers/order.yaml"),
+        "name: order\nref: shop.order\ntype: webhook\n",
+    )
+    .unwrap();
+    std::fs::write(pack.join("triggers/broken.yaml"), "name: broken\nref: [unclosed\n").unwrap();
+    let broken_pack = packs.path().join("nopack");
+    std::fs::create_dir_all(&broken_pack).unwrap();
+    std::fs::write(broken_pack.join("pack.yaml"), "description: no name\n").unwrap();
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = inlet_store::Store::open(&inlet_store::test_support::sqlite_url(store_dir.path()))
+        .await
+        .unwrap();
+    let report = inlet_server::packs::load_packs(packs.path(), &store).await.unwrap();
+    assert_eq!((report.packs, report.triggers_created), (1, 1));
+    assert_eq!(report.errors.len(), 2, "{:?}", report.errors);
+    let broken = report.errors.iter().find(|e| e.path.ends_with("broken.yaml")).unwrap();
+    assert_eq!(broken.line, Some(2), "{broken}");
+    assert!(report.errors.iter().any(|e| e.path.ends_with("nopack/pack.yaml")));
+    // Loading again is idempotent.
+    let again = inlet_server::packs::load_packs(packs.path(), &store).await.unwrap();
+    assert_eq!((again.triggers_created, again.triggers_seen), (0, 1));
+    assert!(store.get_trigger("shop.order").await.unwrap().is_some());
+    store.close().await;
+}

@@ -51,8 +51,12 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: &str, cfg: Config, dir: Option<tempfile::TempDir>) -> Self {
-        inlet_engine::runner::install_crypto_provider();
         let listeners = Listeners::bind(&cfg).await.unwrap();
+        Self::start_on(backend, cfg, listeners, dir).await
+    }
+
+    pub async fn start_on(backend: &str, cfg: Config, listeners: Listeners, dir: Option<tempfile::TempDir>) -> Self {
+        inlet_engine::runner::install_crypto_provider();
         let addr = listeners.management.local_addr().unwrap();
         let app = App::prepare(&cfg, listeners.public_addr().unwrap()).await.unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
