@@ -166,7 +166,10 @@ fn a_config_file_is_layered_under_the_environment() {
     let file_db = dir.path().join("from-file.db");
     std::fs::write(
         &file,
-        format!("database_url = \"sqlite://{}\"\nlog_retention_days = 3\n", file_db.display()),
+        format!(
+            "database_url = \"sqlite://{}\"\nlog_retention_days = 3\n",
+            file_db.display()
+        ),
     )
     .unwrap();
     let mut cmd = inlet(dir.path(), "unused");

@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use cache::Target;
 use http_body_util::BodyExt;
 use inlet_core::clock::{now_micros, rfc3339};
+use inlet_core::expr::Context;
 use inlet_core::keys::WebhookKey;
 use inlet_core::net::any_contains;
 use inlet_core::outcome::Outcome;
@@ -246,6 +247,11 @@ async fn check(
         Ok(payload) => payload,
         Err(err) => return Err(Answer::new(Outcome::InvalidPayload, err.to_string()).with_body(raw)),
     };
+    if let Some(schema) = &target.schema
+        && let Err(violation) = schema.check(&payload)
+    {
+        return Err(Answer::new(Outcome::SchemaMismatch, violation.to_string()).with_body(raw));
+    }
     let mut delivery_id = None;
     if let Some(verifier) = &target.verifier {
         let request = signed(&raw);
@@ -265,6 +271,31 @@ async fn check(
             delivery_id = verifier.delivery_id(&request, Some(&payload));
         }
     }
+    let payload = if target.mapping.is_pass_through() {
+        payload
+    } else {
+        let context = Context::new(&payload)
+            .with_headers(
+                parts
+                    .headers
+                    .iter()
+                    .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?))),
+            )
+            .with_query(query.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .with_meta(&json!({
+                "trigger": target.trigger_ref,
+                "source_ip": reception.source_ip.to_string(),
+                "received_at": rfc3339(reception.received_at),
+            }));
+        match target.mapping.apply(&payload, &context) {
+            Ok(mapped) => mapped,
+            Err(err) => {
+                return Err(
+                    Answer::new(Outcome::SchemaMismatch, format!("payload mapping failed: {err}")).with_body(raw),
+                );
+            }
+        }
+    };
     Ok(Accepted::Event {
         payload,
         raw,
