@@ -11,6 +11,7 @@ pub mod packs;
 mod receiver;
 mod serve;
 mod state;
+mod ui;
 
 pub use cfg::Config;
 pub use state::AppState;
@@ -99,6 +100,7 @@ impl App {
             .merge(receiver::router())
             .merge(api::router(state.clone()))
             .merge(health::router())
+            .merge(ui::router(state.clone()))
             .fallback(not_found)
             .with_state(state.clone());
         let (stop, stopping) = tokio::sync::watch::channel(false);
