@@ -259,8 +259,14 @@ async fn stats_count_requests_per_hour_by_outcome() {
 
 // ---------------------------------------------------------------- browser
 
+/// Screenshots shown in the README.
 fn screenshots() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots")
+}
+
+/// Further screenshots, for looking at, not committed.
+fn more_screenshots() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
 }
 
 async fn browser_sign_in(b: &Browser, s: &TestServer) {
@@ -302,6 +308,10 @@ async fn browser_manages_a_webhook_and_watches_requests_arrive() {
     let s = server().await;
     browser_sign_in(&b, &s).await;
     assert!(b.text("#triggers").await.contains("github.push"));
+    // The search box filters as typed (and, without scripts, on submit).
+    b.type_into("#q", "stripe").await;
+    b.wait_js("return [...document.querySelectorAll('#triggers tbody tr')].filter(r => !r.hidden).length === 1;")
+        .await;
 
     // Enable the webhook and read its URL from the page.
     let url = browser_enable(&b, &s, "github.push").await;
@@ -367,6 +377,7 @@ async fn browser_manages_a_webhook_and_watches_requests_arrive() {
     );
     assert!(!b.text("#event-id").await.is_empty());
     assert!(b.text("main").await.contains("content-type"), "headers are listed");
+    b.screenshot(1440, &more_screenshots().join("request-detail.png")).await;
 
     // Resubmit degrades gracefully while the replay API is missing, and works once it exists.
     b.click("#resubmit").await;
@@ -396,9 +407,20 @@ async fn browser_manages_a_webhook_and_watches_requests_arrive() {
             .await;
         assert_eq!(fits, true, "{path} fits 375 px");
     }
+    b.screenshot(375, &more_screenshots().join("request-log-mobile.png"))
+        .await;
+    b.goto(&format!("{}/triggers/github.push", s.base)).await;
     b.screenshot(375, &screenshots().join("trigger-detail-mobile.png"))
         .await;
     b.set_size(1440, 1000).await;
+
+    b.goto(&format!("{}/triggers", s.base)).await;
+    let list = b.text("#triggers").await;
+    assert!(
+        list.contains("just now") || list.contains("seconds ago"),
+        "last request, relatively: {list}"
+    );
+    b.screenshot(1440, &more_screenshots().join("triggers.png")).await;
 
     // Regenerate through the confirmation: the old URL stops working.
     b.goto(&format!("{}/triggers/github.push", s.base)).await;

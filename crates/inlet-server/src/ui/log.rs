@@ -68,13 +68,13 @@ pub fn row(r: &Value) -> Markup {
     let id = r["id"].as_str().unwrap_or("");
     html! {
         tr data-id=(id) {
-            td { a href={ "/log/" (seg(id)) } { (time_abs(&r["received_at"])) } }
-            td { code { (text(&r["trigger"])) } }
-            td { (text(&r["source_ip"])) }
-            td { (text(&r["method"])) }
-            td { (outcome_badge(r["outcome"].as_str().unwrap_or(""))) }
-            td.num { (text(&r["status_code"])) }
-            td.num { (duration_us(&r["processing_us"])) }
+            td data-label="Time (UTC)" { a href={ "/log/" (seg(id)) } { (time_abs(&r["received_at"])) } }
+            td data-label="Trigger" { code { (text(&r["trigger"])) } }
+            td data-label="Source IP" { (text(&r["source_ip"])) }
+            td data-label="Method" { (text(&r["method"])) }
+            td data-label="Outcome" { (outcome_badge(r["outcome"].as_str().unwrap_or(""))) }
+            td.num data-label="Status" { (text(&r["status_code"])) }
+            td.num data-label="Duration" { (duration_us(&r["processing_us"])) }
         }
     }
 }
@@ -146,7 +146,7 @@ pub async fn list(ui: Ui, Query(q): Query<LogQuery>) -> Response {
                 @if stream.is_some() { "New requests appear here as they arrive (with JavaScript on), or " a href=(ui.here) { "reload" } "." }
             }
             div.table-wrap {
-                table #log {
+                table #log .stack {
                     thead { tr {
                         th scope="col" { "Time (UTC)" } th scope="col" { "Trigger" } th scope="col" { "Source IP" }
                         th scope="col" { "Method" } th scope="col" { "Outcome" } th scope="col" class="num" { "Status" } th scope="col" class="num" { "Duration" }
