@@ -96,14 +96,14 @@ impl App {
     pub async fn serve(self, listeners: Listeners, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let state = self.state;
         let receiver = receiver::router().with_state(state.clone());
+        let (stop, stopping) = tokio::sync::watch::channel(false);
         let management = axum::Router::new()
             .merge(receiver::router())
             .merge(api::router(state.clone()))
             .merge(health::router())
-            .merge(ui::router(state.clone()))
+            .merge(ui::router(state.clone(), stopping.clone()))
             .fallback(not_found)
             .with_state(state.clone());
-        let (stop, stopping) = tokio::sync::watch::channel(false);
         let mut servers = tokio::task::JoinSet::new();
         servers.spawn(serve::serve(listeners.management, management, stopping.clone()));
         if let Some(public) = listeners.public {

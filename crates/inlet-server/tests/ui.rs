@@ -516,3 +516,41 @@ async fn browser_ip_allowlist_rejects_other_addresses() {
     b.quit().await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_log_stream_sends_new_rows_and_ends_when_the_server_stops() {
+    use futures_util::StreamExt;
+    let s = server().await;
+    let (_, url) = s.enable("github.push").await;
+    let (cookie, _) = http_sign_in(&s).await;
+    let response = no_redirects()
+        .get(format!("{}/log/stream?trigger=github.push", s.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut body = response.bytes_stream();
+    assert_eq!(s.send(&url, "application/json", r#"{"x":"<b>"}"#).await.status(), 200);
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !seen.contains("</tr>") {
+        let chunk = tokio::time::timeout_at(deadline, body.next())
+            .await
+            .expect("a row within 10 s")
+            .expect("stream open")
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: row") && seen.contains("accepted"), "{seen}");
+    // An open stream does not hold up shutdown.
+    tokio::time::timeout(std::time::Duration::from_secs(10), s.stop())
+        .await
+        .expect("the server stops promptly with a live stream open");
+}

@@ -5,6 +5,7 @@ use super::api::{Api, query, seg};
 use super::form::{Ui, UiForm};
 use super::view::{Nav, csrf, duration_us, outcome_badge, page, pretty, text, time_abs};
 use axum::extract::{Path, Query};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use base64::Engine;
@@ -193,11 +194,18 @@ async fn newer(api: &Api, q: &LogQuery, after: &str) -> Option<Vec<Value>> {
 
 /// Server-sent events: each new request-log row as an HTML `<tr>`, polled
 /// through the API every second.
-pub async fn stream(ui: Ui, Query(q): Query<LogQuery>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let after = q.after.clone();
+pub async fn stream(
+    ui: Ui,
+    headers: HeaderMap,
+    Query(q): Query<LogQuery>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    // A reconnecting EventSource says which row it saw last.
+    let last_seen = headers.get("last-event-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let after = q.after.as_str().max(last_seen).to_owned();
+    let stopping = ui.ctx.stopping.clone();
     let events = stream::unfold(
-        (ui.api, q, after, Vec::<Value>::new()),
-        |(api, q, mut after, mut pending)| async move {
+        (ui.api, q, after, Vec::<Value>::new(), stopping),
+        |(api, q, mut after, mut pending, mut stopping)| async move {
             loop {
                 if let Some(r) = pending.pop() {
                     let html = row(&r).into_string().replace('\r', " ");
@@ -205,9 +213,15 @@ pub async fn stream(ui: Ui, Query(q): Query<LogQuery>) -> Sse<impl Stream<Item =
                         .event("row")
                         .id(r["id"].as_str().unwrap_or(""))
                         .data(html);
-                    return Some((Ok(event), (api, q, after, pending)));
+                    return Some((Ok(event), (api, q, after, pending, stopping)));
                 }
-                tokio::time::sleep(POLL).await;
+                if *stopping.borrow() {
+                    return None;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = stopping.changed() => return None,
+                }
                 let mut rows = newer(&api, &q, &after).await?;
                 if let Some(last) = rows.last().and_then(|r| r["id"].as_str()) {
                     after = last.to_owned();

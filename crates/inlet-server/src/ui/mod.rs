@@ -23,6 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use std::sync::Arc;
+use tokio::sync::watch;
 
 /// What UI handlers share: the app state and the routers they call in process.
 pub struct UiCtx {
@@ -31,10 +32,13 @@ pub struct UiCtx {
     pub api: Router,
     /// The webhook receiver, for the trigger page's test tool.
     pub receiver: Router,
+    /// Turns true when the server stops: live streams end so that it can drain.
+    pub stopping: watch::Receiver<bool>,
 }
 
-pub fn router(state: AppState) -> Router<AppState> {
+pub fn router(state: AppState, stopping: watch::Receiver<bool>) -> Router<AppState> {
     let ctx = Arc::new(UiCtx {
+        stopping,
         api: crate::api::router(state.clone()).with_state(state.clone()),
         receiver: crate::receiver::router().with_state(state.clone()),
         state,
