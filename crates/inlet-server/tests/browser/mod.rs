@@ -58,6 +58,8 @@ impl Browser {
             );
             return None;
         };
+        inlet_engine::runner::install_crypto_provider();
+        let http = reqwest::Client::new();
         let port = free_port();
         let child = Command::new(&driver)
             .arg(format!("--port={port}"))
@@ -65,8 +67,14 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .expect("start chromedriver");
-        inlet_engine::runner::install_crypto_provider();
-        let http = reqwest::Client::new();
+        // From here on, dropping `browser` ends chromedriver (and its Chromium).
+        let mut browser = Browser {
+            http,
+            session: String::new(),
+            driver: child,
+            _profile: tempfile::tempdir().unwrap(),
+        };
+        let http = &browser.http;
         let base = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
         loop {
@@ -78,7 +86,6 @@ impl Browser {
             assert!(started.elapsed() < WAIT, "chromedriver did not become ready");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let profile = tempfile::tempdir().unwrap();
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -87,16 +94,10 @@ impl Browser {
                     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
                     "--disable-dev-shm-usage", "--window-size=1440,1000", "--hide-scrollbars",
-                    format!("--user-data-dir={}", profile.path().display()),
+                    format!("--user-data-dir={}", browser._profile.path().display()),
                 ]
             }
         }}});
-        let mut browser = Browser {
-            http,
-            session: String::new(),
-            driver: child,
-            _profile: profile,
-        };
         let answer: Value = browser
             .http
             .post(format!("{base}/session"))
