@@ -438,7 +438,18 @@ async fn browser_manages_a_webhook_and_watches_requests_arrive() {
     b.click("#send-test").await;
     b.wait_js("return !!document.querySelector('#test-result');").await;
     let result = b.text("#test-result").await;
-    assert!(result.contains("200") && result.contains("event_id"), "{result}");
+    assert!(
+        result.contains("200") && result.contains("accepted") && result.contains("event_id"),
+        "{result}"
+    );
+    b.click("#test-result a").await;
+    b.wait_js("return location.pathname.startsWith('/log/');").await;
+    assert!(b.text("#body").await.contains("the test tool"));
+    assert!(
+        b.text("main").await.contains("Inlet-UI-test-tool"),
+        "the test tool's user agent"
+    );
+    b.goto(&format!("{}/triggers/github.push", s.base)).await;
     let events = s.events("github.push").await;
     assert!(events.iter().any(|e| e["payload"]["from"] == "the test tool"));
 

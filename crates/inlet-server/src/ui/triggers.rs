@@ -155,6 +155,7 @@ struct TestResult {
     status: u16,
     body: Value,
     log_id: Option<String>,
+    outcome: Option<String>,
     executions: Option<Reply>,
     note: Option<String>,
 }
@@ -324,6 +325,7 @@ fn test_card(ui: &Ui, base: &str, w: &Value, result: Option<&TestResult>) -> Mar
                     h3 { "Result" }
                     dl.kv {
                         dt { "Status" } dd { span class={ "badge " (if (200..300).contains(&r.status) { "ok" } else { "bad" }) } { (r.status) } }
+                        @if let Some(outcome) = &r.outcome { dt { "Outcome" } dd { (outcome_badge(outcome)) } }
                         @if let Some(note) = &r.note { dt { "Note" } dd { (note) } }
                         @if let Some(id) = &r.log_id { dt { "Request log" } dd { a href={ "/log/" (seg(id)) } { "Open the logged request" } } }
                         @if let Some(e) = r.body["data"]["event_id"].as_str() { dt { "Event" } dd { code { (e) } } }
@@ -671,6 +673,7 @@ pub async fn send_test(Path(raw): Path<String>, form: UiForm) -> Response {
             status: 0,
             body: json!({"error": format!("not sent: the payload is not valid JSON ({e})")}),
             log_id: None,
+            outcome: None,
             executions: None,
             note: None,
         };
@@ -721,6 +724,7 @@ pub async fn send_test(Path(raw): Path<String>, form: UiForm) -> Response {
         ))
         .await;
     let log_id = log.data()[0]["id"].as_str().map(str::to_owned);
+    let outcome = log.data()[0]["outcome"].as_str().map(str::to_owned);
     let executions = match &event_id {
         Some(e) => {
             let ex = form
@@ -737,6 +741,7 @@ pub async fn send_test(Path(raw): Path<String>, form: UiForm) -> Response {
         status,
         body,
         log_id,
+        outcome,
         executions,
         note,
     };
