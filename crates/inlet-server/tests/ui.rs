@@ -486,6 +486,36 @@ async fn browser_manages_a_webhook_and_watches_requests_arrive() {
 }
 
 #[tokio::test]
+async fn browser_without_javascript_can_still_do_everything() {
+    let Some(b) = Browser::start_without_js().await else {
+        return;
+    };
+    let s = server().await;
+    browser_sign_in(&b, &s).await;
+    // WebDriver's own scripts still run; the page's do not.
+    b.goto(&format!("{}/triggers/github.push", s.base)).await;
+    b.click("#toggle-webhook").await;
+    b.wait_text("Webhook enabled.").await;
+    // No script: the toggle button stays hidden and the key is behind a disclosure.
+    assert_eq!(b.js("return document.querySelector('#toggle-key').hidden;").await, true);
+    b.click("details.reveal summary").await;
+    let url = b.text("#webhook-url-full").await;
+    let info = s.get_json("/api/v1/triggers/github.push/webhooks").await;
+    assert_eq!(url, info["data"]["webhook_url"].as_str().unwrap());
+    assert_eq!(s.send(&url, "application/json", "{}").await.status(), 200);
+    // The log shows it after a reload, and the regenerate confirmation works.
+    b.goto(&format!("{}/log", s.base)).await;
+    assert!(b.text("#log tbody tr").await.contains("accepted"));
+    b.goto(&format!("{}/triggers/github.push", s.base)).await;
+    b.click("#regenerate summary").await;
+    b.click("#confirm-regenerate").await;
+    b.wait_text("New key generated.").await;
+    assert_eq!(s.send(&url, "application/json", "{}").await.status(), 404);
+    b.quit().await;
+    s.stop().await;
+}
+
+#[tokio::test]
 #[ignore = "needs replay API"]
 async fn browser_resubmits_a_logged_request() {
     let Some(b) = Browser::start().await else { return };

@@ -46,6 +46,15 @@ fn free_port() -> u16 {
 impl Browser {
     /// `None` (after saying so) when no browser is installed.
     pub async fn start() -> Option<Browser> {
+        Self::launch(true).await
+    }
+
+    /// A browser with JavaScript turned off, to check that pages work without it.
+    pub async fn start_without_js() -> Option<Browser> {
+        Self::launch(false).await
+    }
+
+    async fn launch(javascript: bool) -> Option<Browser> {
         let chromium = find_binary(&["chromium", "chromium-browser", "google-chrome"]);
         let driver = find_binary(&["chromedriver"]);
         let (Some(chromium), Some(driver)) = (chromium, driver) else {
@@ -95,7 +104,8 @@ impl Browser {
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
                     "--disable-dev-shm-usage", "--window-size=1440,1000", "--hide-scrollbars",
                     format!("--user-data-dir={}", browser._profile.path().display()),
-                ]
+                ],
+                "prefs": {"profile.managed_default_content_settings.javascript": if javascript { 1 } else { 2 }}
             }
         }}});
         let answer: Value = browser
