@@ -12,6 +12,7 @@ mod receiver;
 mod retention;
 mod serve;
 mod state;
+mod ui;
 
 pub use cfg::Config;
 pub use state::AppState;
@@ -104,13 +105,14 @@ impl App {
     pub async fn serve(self, listeners: Listeners, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let state = self.state;
         let receiver = receiver::router().with_state(state.clone());
+        let (stop, stopping) = tokio::sync::watch::channel(false);
         let management = axum::Router::new()
             .merge(receiver::router())
             .merge(api::router(state.clone()))
             .merge(health::router())
+            .merge(ui::router(state.clone(), stopping.clone()))
             .fallback(not_found)
             .with_state(state.clone());
-        let (stop, stopping) = tokio::sync::watch::channel(false);
         let mut servers = tokio::task::JoinSet::new();
         let header_timeout = self.header_timeout;
         let stopping_for_retention = stopping.clone();

@@ -6,6 +6,7 @@ mod error;
 mod events;
 mod request_log;
 mod rows;
+mod stats;
 mod tokens;
 mod triggers;
 mod webhooks;
@@ -18,6 +19,7 @@ pub use error::StoreError;
 pub use events::EventFilter;
 pub use request_log::LogFilter;
 pub use rows::*;
+pub use stats::OutcomeBucket;
 pub use writer::{Receipt, ReceiveRecord};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -4,6 +4,7 @@
 mod auth;
 mod events;
 mod pagination;
+mod stats;
 mod triggers;
 mod webhook_log;
 mod webhooks;
@@ -17,6 +18,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(webhooks::router())
         .merge(events::router())
         .merge(webhook_log::router())
+        .merge(stats::router())
         .route_layer(axum::middleware::from_fn_with_state(state, auth::require_token))
 }
 

@@ -51,6 +51,9 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: &str, cfg: Config, dir: Option<tempfile::TempDir>) -> Self {
+        // reqwest is built with `rustls-no-provider`: without this, Client::new() panics
+        // when this crate's tests are built alone (`cargo test -p inlet-server`).
+        inlet_engine::runner::install_crypto_provider();
         let listeners = Listeners::bind(&cfg).await.unwrap();
         Self::start_on(backend, cfg, listeners, dir).await
     }
