@@ -16,6 +16,7 @@ mod writer;
 pub mod test_support;
 
 pub use error::StoreError;
+pub(crate) use error::any_row;
 pub use events::EventFilter;
 pub use request_log::LogFilter;
 pub use rows::*;
