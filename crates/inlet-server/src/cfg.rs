@@ -27,6 +27,9 @@ pub struct Config {
     pub packs_dir: PathBuf,
     /// Days the request log is kept.
     pub log_retention_days: u32,
+    /// Rule evaluation and execution workers (the `[engine]` table).
+    #[serde(default)]
+    pub engine: inlet_engine::EngineConfig,
 }
 
 impl Default for Config {
@@ -41,6 +44,7 @@ impl Default for Config {
             master_key: None,
             packs_dir: PathBuf::from("packs"),
             log_retention_days: 7,
+            engine: inlet_engine::EngineConfig::default(),
         }
     }
 }
@@ -107,6 +111,7 @@ impl Config {
                 "log_retention_days (INLET_LOG_RETENTION_DAYS) must be at least 1".into(),
             ));
         }
+        self.engine.validate().map_err(ConfigError)?;
         Ok(())
     }
 

@@ -64,6 +64,7 @@ impl App {
     pub async fn prepare(cfg: &Config, public_addr: SocketAddr) -> anyhow::Result<Self> {
         bootstrap::prepare_data_dir(cfg)?;
         let master_key = bootstrap::master_key(cfg)?;
+        inlet_engine::runner::install_crypto_provider();
         let store = bootstrap::open_store(cfg).await?;
         let first_token = bootstrap::ensure_admin_token(cfg, &store).await?;
         let packs = packs::load_packs(&cfg.packs_dir, &store).await?;
@@ -73,11 +74,14 @@ impl App {
             BackendKind::Sqlite => Duration::from_secs(60),
             BackendKind::Postgres => Duration::from_secs(2),
         };
+        let engine =
+            inlet_engine::EngineHandle::start(store.clone(), cfg.engine.clone()).map_err(anyhow::Error::msg)?;
         let state = AppState {
             store,
             master_key,
             public_base_url: Arc::from(cfg.public_base_url(public_addr)),
             targets: Arc::new(TargetCache::new(ttl)),
+            engine,
         };
         Ok(Self {
             state,
@@ -111,6 +115,7 @@ impl App {
         tracing::info!("stopping: finishing in-flight requests");
         let _ = stop.send(true);
         while servers.join_next().await.is_some() {}
+        state.engine.stop().await;
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())

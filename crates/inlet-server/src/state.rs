@@ -1,5 +1,6 @@
 use crate::receiver::cache::TargetCache;
 use inlet_core::seal::MasterKey;
+use inlet_engine::EngineHandle;
 use inlet_store::Store;
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ pub struct AppState {
     /// Base of handed-out webhook URLs, no trailing slash.
     pub public_base_url: Arc<str>,
     pub targets: Arc<TargetCache>,
+    pub engine: EngineHandle,
 }
 
 impl AppState {

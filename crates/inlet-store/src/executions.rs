@@ -350,7 +350,12 @@ impl Store {
     /// goes up by one. SQLite: one `UPDATE ... WHERE id = (SELECT ...)`, which
     /// its single writer serialises; PostgreSQL: `FOR UPDATE SKIP LOCKED`, and
     /// a per-action advisory lock around the concurrency check.
-    pub async fn claim_execution(&self, owner: &str, now: i64, lease_until: i64) -> Result<Option<ExecutionRow>, StoreError> {
+    pub async fn claim_execution(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<ExecutionRow>, StoreError> {
         match &self.backend {
             Backend::Sqlite { read, .. } => {
                 let sql = format!(
@@ -397,14 +402,15 @@ impl Store {
                             continue;
                         }
                     }
-                    let row: ExecutionRow =
-                        sqlx::query_as(sqlx::AssertSqlSafe(format!("{CLAIM_SET} WHERE id = $4{RETURNING_EXECUTION}")))
-                            .bind(owner)
-                            .bind(lease_until)
-                            .bind(now)
-                            .bind(&id)
-                            .fetch_one(&mut *tx)
-                            .await?;
+                    let row: ExecutionRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "{CLAIM_SET} WHERE id = $4{RETURNING_EXECUTION}"
+                    )))
+                    .bind(owner)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(&id)
+                    .fetch_one(&mut *tx)
+                    .await?;
                     tx.commit().await?;
                     return Ok(Some(row));
                 }

@@ -79,7 +79,10 @@ impl Cache {
                 _ => compile_rule(&row.rule_ref, &row.spec),
             };
             if row.enabled {
-                by_trigger.entry(row.trigger_ref.clone()).or_default().push(entry.clone());
+                by_trigger
+                    .entry(row.trigger_ref.clone())
+                    .or_default()
+                    .push(entry.clone());
             }
             rule_stamps.insert(row.rule_ref, (row.updated_at, entry, row.trigger_ref));
         }
@@ -100,8 +103,8 @@ fn compile_action(spec: &str) -> Result<CompiledAction, String> {
 }
 
 fn compile_rule(rule_ref: &str, spec: &str) -> RuleEntry {
-    let parsed: RuleSpec = serde_json::from_str(spec)
-        .map_err(|e| (rule_ref.to_owned(), format!("stored rule does not parse: {e}")))?;
+    let parsed: RuleSpec =
+        serde_json::from_str(spec).map_err(|e| (rule_ref.to_owned(), format!("stored rule does not parse: {e}")))?;
     parsed
         .compile()
         .map_err(|e| (rule_ref.to_owned(), format!("rule does not compile: {e}")))
