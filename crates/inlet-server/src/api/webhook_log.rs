@@ -168,8 +168,7 @@ async fn replay(
         log: log.clone(),
         key_id: None,
     };
-    state.store.record_request(record).await?;
-    state.engine.notify();
+    state.record_request(record).await?;
     Ok(data(
         json!({"event_id": event_id, "log_id": log.id, "replayed_by": replayed_by}),
     ))

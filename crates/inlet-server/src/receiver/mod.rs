@@ -172,12 +172,7 @@ async fn accept(state: &AppState, reception: Reception, payload: Value, raw: Byt
         log,
         key_id: Some(reception.target.key_id.clone()),
     };
-    match state
-        .store
-        .record_request(record)
-        .await
-        .inspect(|_| state.engine.notify())
-    {
+    match state.record_request(record).await {
         Ok(receipt) => (
             StatusCode::OK,
             Json(json!({"data": {"event_id": receipt.event_id, "duplicate": receipt.duplicate}})),
