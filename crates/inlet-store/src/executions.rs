@@ -480,7 +480,7 @@ impl Store {
             sqlx::query(
                 "UPDATE execution_attempts SET status = $3, finished_at = $4, exit_code = $5, http_status = $6, \
                  summary = $7, stdout = $8, stderr = $9, stdout_truncated = $10, stderr_truncated = $11 \
-                 WHERE execution_id = $1 AND attempt = $2",
+                 WHERE execution_id = $1 AND attempt = $2 AND status = 'running'",
             )
             .bind(&end.execution_id)
             .bind(end.attempt)
