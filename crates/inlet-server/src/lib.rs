@@ -114,8 +114,10 @@ impl App {
         shutdown.await;
         tracing::info!("stopping: finishing in-flight requests");
         let _ = stop.send(true);
-        while servers.join_next().await.is_some() {}
-        state.engine.stop().await;
+        // The engine stops alongside: running executions get their grace, and
+        // followers of their output are let go so connections can drain.
+        let drain = async { while servers.join_next().await.is_some() {} };
+        tokio::join!(drain, state.engine.stop());
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())
