@@ -363,12 +363,31 @@ async fn a_crash_during_a_run_is_recovered_after_restart() {
             started.exists().then_some(())
         })
         .await;
-        let s = s.crash_and_restart().await;
+        let s = s
+            .crash_and_restart_with(|url| async move {
+                // An event committed but not evaluated when the process died.
+                let store = inlet_store::Store::open(&url).await.unwrap();
+                store
+                    .insert_event(&inlet_store::NewEvent {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        trigger_ref: "ops.task".into(),
+                        payload: "{}".into(),
+                        metadata: "{}".into(),
+                        source: "api".into(),
+                        delivery_id: None,
+                        created_at: inlet_core::clock::now_micros(),
+                    })
+                    .await
+                    .unwrap();
+                store.close().await;
+            })
+            .await;
         assert!(!out.exists(), "the command was killed with the server");
-        let xs = ended(&s, "rule=ops.run", 1).await;
-        assert_eq!(xs[0]["status"], "succeeded", "{}", xs[0]);
+        let xs = ended(&s, "rule=ops.run", 2).await;
+        assert!(xs.iter().all(|x| x["status"] == "succeeded"), "{xs:?}");
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "done\n");
-        let detail = execution(&s, xs[0]["id"].as_str().unwrap()).await;
+        // Newest first: the second is the one that was running at the crash.
+        let detail = execution(&s, xs[1]["id"].as_str().unwrap()).await;
         let statuses: Vec<&str> = detail["attempts"]
             .as_array()
             .unwrap()

@@ -517,24 +517,6 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Gives a claimed execution back without an attempt having run (shutdown
-    /// before it started): it is due again at once, and the attempt is not counted.
-    pub async fn release_execution(&self, id: &str, owner: &str) -> Result<(), StoreError> {
-        on_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE executions SET status = CASE WHEN attempt > 1 THEN 'retrying' ELSE 'queued' END, \
-                 attempt = attempt - 1, lease_owner = NULL, lease_expires_at = NULL \
-                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
-            )
-            .bind(id)
-            .bind(owner)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-        })?;
-        Ok(())
-    }
-
     pub async fn get_execution(&self, id: &str) -> Result<Option<ExecutionRow>, StoreError> {
         Ok(on_pool!(self, |pool| {
             sqlx::query_as(select_executions!("WHERE id = $1"))

@@ -110,6 +110,22 @@ async fn replay(
             "this request reached no trigger; nothing to replay".into(),
         ));
     };
+    // Only requests that got past verification are replayed: the replay does not
+    // check the signature again (nor its freshness).
+    const REPLAYABLE: [Outcome; 6] = [
+        Outcome::Accepted,
+        Outcome::Duplicate,
+        Outcome::StaleTimestamp,
+        Outcome::InvalidPayload,
+        Outcome::SchemaMismatch,
+        Outcome::Error,
+    ];
+    if !REPLAYABLE.iter().any(|o| o.as_str() == original.outcome) {
+        return Err(ApiError::Conflict(format!(
+            "a request refused as {} never passed verification; it cannot be replayed",
+            original.outcome
+        )));
+    }
     if original.body_truncated {
         return Err(ApiError::BadRequest(
             "the logged body was truncated; it cannot be replayed".into(),

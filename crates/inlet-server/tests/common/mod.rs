@@ -92,7 +92,17 @@ impl TestServer {
     /// Kills the server as a crash would (running executions are dropped without a
     /// word to the store, leases left to expire), then starts a new one on the same
     /// database and data directory.
-    pub async fn crash_and_restart(mut self) -> Self {
+    pub async fn crash_and_restart(self) -> Self {
+        self.crash_and_restart_with(|_| async {}).await
+    }
+
+    /// Like [`TestServer::crash_and_restart`], running `between` (given the database
+    /// URL) while the server is down.
+    pub async fn crash_and_restart_with<F, Fut>(mut self, between: F) -> Self
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
         if let Some(engine) = self.engine.take() {
             engine.abort().await;
         }
@@ -104,6 +114,7 @@ impl TestServer {
             store.close().await;
         }
         let cfg = self.cfg.clone();
+        between(cfg.database_url()).await;
         let dir = self._dir.take();
         Self::start_with(&self.backend, cfg, dir).await
     }
