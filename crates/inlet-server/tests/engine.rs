@@ -656,3 +656,98 @@ async fn rules_and_actions_api_refuses_bad_expressions_with_their_position() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn graceful_stop_lets_a_running_command_finish() {
+    each_backend(|s| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let started = dir.path().join("started");
+        trigger(&s, "g.go").await;
+        create(
+            &s,
+            "/api/v1/actions",
+            json!({"ref": "g.slow", "runner": {"type": "command",
+                "argv": sh(&format!("touch {}; sleep 0.7; echo finished", started.display()))}}),
+        )
+        .await;
+        create(
+            &s,
+            "/api/v1/rules",
+            json!({"ref": "g.rule", "trigger": "g.go", "action": "g.slow"}),
+        )
+        .await;
+        let event_id = emit(&s, "g.go", json!({})).await;
+        eventually(Duration::from_secs(20), "the command to start", || async {
+            started.exists().then_some(())
+        })
+        .await;
+        let url = s.cfg.database_url();
+        let backend = s.backend.clone();
+        let cfg = s.cfg.clone();
+        s.stop().await;
+        let store = inlet_store::Store::open(&url).await.unwrap();
+        let xs = store
+            .list_executions(&inlet_store::ExecutionFilter {
+                event_id: Some(event_id),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(xs.len(), 1);
+        assert_eq!(xs[0].status, "succeeded");
+        assert_eq!(xs[0].output.as_deref(), Some("finished\n"));
+        store.close().await;
+        TestServer::start_with(&backend, cfg, None).await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pack_actions_and_rules_load_idempotently_and_broken_files_are_reported() {
+    let scratch = tempfile::tempdir().unwrap();
+    for (backend, url) in inlet_store::test_support::database_urls(scratch.path()).await {
+        eprintln!("-- backend {backend}");
+        let packs = tempfile::tempdir().unwrap();
+        let pack = packs.path().join("demo");
+        for sub in ["triggers", "actions", "rules"] {
+            std::fs::create_dir_all(pack.join(sub)).unwrap();
+        }
+        std::fs::write(pack.join("pack.yaml"), "name: demo\ndescription: d\nversion: 1.0.0\n").unwrap();
+        std::fs::write(pack.join("triggers/t.yaml"), "name: t\nref: demo.t\ntype: webhook\n").unwrap();
+        std::fs::write(
+            pack.join("actions/ok.yaml"),
+            "ref: demo.ok\nrunner:\n  type: command\n  argv: [\"/bin/echo\", \"{{ params.x }}\"]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            pack.join("actions/typo.yaml"),
+            "ref: demo.typo\nrunner:\n  type: command\n  argv: [\"/bin/true\"]\ntimeout_secs: 5\n",
+        )
+        .unwrap();
+        std::fs::write(
+            pack.join("rules/bad.yaml"),
+            "ref: demo.bad\ntrigger: demo.t\naction: demo.ok\ncondition: \"payload.x ==\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            pack.join("rules/good.yaml"),
+            "ref: demo.good\ntrigger: demo.t\naction: demo.ok\nparameters:\n  x: \"{{ payload.x }}\"\n",
+        )
+        .unwrap();
+        let store = inlet_store::Store::open(&url).await.unwrap();
+        for _ in 0..2 {
+            let report = inlet_server::packs::load_packs(packs.path(), &store).await.unwrap();
+            assert_eq!((report.actions_seen, report.rules_seen), (1, 1), "{:?}", report.errors);
+            assert_eq!(report.errors.len(), 2, "{:?}", report.errors);
+            let typo = report.errors.iter().find(|e| e.path.ends_with("typo.yaml")).unwrap();
+            assert_eq!(typo.line, Some(5), "{typo}");
+            let bad = report.errors.iter().find(|e| e.path.ends_with("bad.yaml")).unwrap();
+            assert!(bad.to_string().contains("condition"), "{bad}");
+        }
+        assert!(store.get_rule("demo.good").await.unwrap().is_some());
+        assert!(store.get_rule("demo.bad").await.unwrap().is_none());
+        assert_eq!(store.list_actions().await.unwrap().len(), 1);
+        store.close().await;
+    }
+}
