@@ -151,13 +151,24 @@ async fn webhook_runs_a_command_with_templated_content_and_false_conditions_say_
     .await;
 }
 
+type Arrivals = Arc<Mutex<Vec<Instant>>>;
+type Requests = Arc<Mutex<Vec<String>>>;
+
 /// A local HTTP server answering with the statuses given in turn (the last one
 /// repeated); returns its URL and the arrival times.
-async fn http_target(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<Instant>>>) {
+async fn http_target(statuses: Vec<u16>) -> (String, Arrivals) {
+    let (url, arrivals, _) = http_target_capturing(statuses).await;
+    (url, arrivals)
+}
+
+/// Like [`http_target`], also keeping each request as text.
+async fn http_target_capturing(statuses: Vec<u16>) -> (String, Arrivals, Requests) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let requests: Requests = Arc::new(Mutex::new(Vec::new()));
     let seen = arrivals.clone();
+    let kept = requests.clone();
     tokio::spawn(async move {
         loop {
             let Ok((mut stream, _)) = listener.accept().await else {
@@ -168,6 +179,7 @@ async fn http_target(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<Instant>>>) {
                 seen.push(Instant::now());
                 statuses[(seen.len() - 1).min(statuses.len() - 1)]
             };
+            let kept = kept.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
@@ -194,6 +206,7 @@ async fn http_target(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<Instant>>>) {
                         break;
                     }
                 }
+                kept.lock().unwrap().push(String::from_utf8_lossy(&buf).into_owned());
                 let body = format!("answer {status}");
                 let response = format!(
                     "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -204,7 +217,7 @@ async fn http_target(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<Instant>>>) {
             });
         }
     });
-    (url, arrivals)
+    (url, arrivals, requests)
 }
 
 #[tokio::test]
@@ -750,4 +763,48 @@ async fn pack_actions_and_rules_load_idempotently_and_broken_files_are_reported(
         assert_eq!(store.list_actions().await.unwrap().len(), 1);
         store.close().await;
     }
+}
+
+#[tokio::test]
+async fn http_forward_sends_the_original_body_and_chosen_headers() {
+    each_backend(|s| async move {
+        trigger(&s, "fw.in").await;
+        let (url, _, requests) = http_target_capturing(vec![204]).await;
+        create(
+            &s,
+            "/api/v1/actions",
+            json!({"ref": "fw.out", "runner": {"type": "http", "url": url, "forward": true,
+                "forward_headers": ["content-type", "x-origin"], "headers": {"x-added": "{{ params.tag }}"}}}),
+        )
+        .await;
+        create(
+            &s,
+            "/api/v1/rules",
+            json!({"ref": "fw.rule", "trigger": "fw.in", "action": "fw.out", "parameters": {"tag": "t-{{ payload.n }}"}}),
+        )
+        .await;
+        let (_, hook) = s.enable("fw.in").await;
+        let raw = "{ \"n\" : 7 }";
+        let sent = s
+            .client
+            .post(&hook)
+            .header("content-type", "application/json")
+            .header("x-origin", "ci")
+            .header("x-other", "not forwarded")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 200);
+        let xs = ended(&s, "rule=fw.rule", 1).await;
+        assert_eq!(xs[0]["status"], "succeeded", "{}", xs[0]);
+        assert_eq!(xs[0]["result"]["http_status"], 204);
+        let request = requests.lock().unwrap()[0].to_ascii_lowercase();
+        assert!(request.ends_with(&raw.to_ascii_lowercase()), "{request}");
+        assert!(request.contains("x-origin: ci"), "{request}");
+        assert!(request.contains("x-added: t-7"), "{request}");
+        assert!(!request.contains("x-other"), "{request}");
+        s
+    })
+    .await;
 }
