@@ -283,7 +283,9 @@ impl Store {
     /// executions of new matches are created, and the events are marked processed.
     pub async fn commit_evaluations(&self, batch: &[EventEvaluation]) -> Result<Vec<CreatedExecution>, StoreError> {
         match &self.backend {
-            Backend::Sqlite { read, .. } => commit_evaluations_in!(read, batch),
+            // SQLite has one writer: queue on the writer's connection rather than
+            // meet the group commit in SQLite's busy handler.
+            Backend::Sqlite { write, .. } => commit_evaluations_in!(write, batch),
             Backend::Postgres(pool) => commit_evaluations_in!(pool, batch),
         }
     }
@@ -357,7 +359,7 @@ impl Store {
         lease_until: i64,
     ) -> Result<Option<ExecutionRow>, StoreError> {
         match &self.backend {
-            Backend::Sqlite { read, .. } => {
+            Backend::Sqlite { write, .. } => {
                 let sql = format!(
                     "{CLAIM_SET} WHERE id = (SELECT e.id FROM executions e LEFT JOIN actions a ON a.ref = e.action_ref \
                      WHERE {DUE} AND (a.concurrency IS NULL OR a.concurrency > (SELECT COUNT(*) FROM executions r \
@@ -368,7 +370,7 @@ impl Store {
                     .bind(owner)
                     .bind(lease_until)
                     .bind(now)
-                    .fetch_optional(read)
+                    .fetch_optional(write)
                     .await?)
             }
             Backend::Postgres(pool) => {
