@@ -2,6 +2,7 @@ use crate::receiver::cache::TargetCache;
 use crate::receiver::limits::Limiters;
 use inlet_core::net::TrustedProxies;
 use inlet_core::seal::MasterKey;
+use inlet_engine::EngineHandle;
 use inlet_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,9 +18,21 @@ pub struct AppState {
     pub limits: Arc<Limiters>,
     pub trusted_proxies: Arc<TrustedProxies>,
     pub body_timeout: Duration,
+    pub engine: EngineHandle,
 }
 
 impl AppState {
+    /// Commits a received request (group commit), then wakes the engine to evaluate
+    /// the new event's rules.
+    pub async fn record_request(
+        &self,
+        record: inlet_store::ReceiveRecord,
+    ) -> Result<inlet_store::Receipt, inlet_store::StoreError> {
+        let receipt = self.store.record_request(record).await?;
+        self.engine.notify();
+        Ok(receipt)
+    }
+
     pub fn webhook_url(&self, key: &str) -> String {
         format!("{}/api/v1/webhooks/{key}", self.public_base_url)
     }

@@ -522,7 +522,7 @@ async fn browser_without_javascript_can_still_do_everything() {
 }
 
 #[tokio::test]
-#[ignore = "needs replay API"]
+
 async fn browser_resubmits_a_logged_request() {
     let Some(b) = Browser::start().await else { return };
     let s = server().await;

@@ -2,8 +2,10 @@
 //! PostgreSQL (several nodes). SQL is written once with `$n` placeholders,
 //! which both backends accept, and run on whichever pool is configured.
 
+mod automation;
 mod error;
 mod events;
+mod executions;
 mod request_log;
 mod rows;
 mod stats;
@@ -15,9 +17,14 @@ mod writer;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
+pub use automation::{ActionRow, AutomationVersion, NewAction, NewRule, RuleRow};
 pub use error::StoreError;
 pub(crate) use error::any_row;
 pub use events::EventFilter;
+pub use executions::{
+    AttemptEnd, AttemptRow, CancelResult, CreatedExecution, EvaluationRow, EventEvaluation, ExecutionFilter,
+    ExecutionRow, NewEvaluation, NewExecution, status,
+};
 pub use request_log::LogFilter;
 pub use rows::*;
 pub use stats::OutcomeBucket;

@@ -352,7 +352,7 @@ async fn accept(
         log,
         key_id: Some(reception.target.key_id.clone()),
     };
-    match state.store.record_request(record).await {
+    match state.record_request(record).await {
         Ok(receipt) => (
             StatusCode::OK,
             Json(json!({"data": {"event_id": receipt.event_id, "duplicate": receipt.duplicate}})),
