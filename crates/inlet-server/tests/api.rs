@@ -562,6 +562,16 @@ async fn a_mapping_shapes_the_event_while_the_log_keeps_the_body() {
         let log = s.log("github.push").await;
         let detail = s.get_json(&format!("/api/v1/webhook-log/{}", log[0]["id"].as_str().unwrap())).await;
         assert_eq!(detail["data"]["body"], body);
+        // A replay of the logged request goes through the same mapping.
+        let replayed = s
+            .request(Method::POST, &format!("/api/v1/webhook-log/{}/replay", log[0]["id"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(replayed.status(), 200);
+        let event = &s.events("github.push").await[0];
+        assert_eq!(event["source"], "replay");
+        assert_eq!(event["payload"]["commit_sha"], "abc123");
 
         s.request(Method::PATCH, "/api/v1/triggers/github.push/webhooks")
             .json(&json!({"mapping": {"template": "{\"branch\": {{ payload.ref | tojson }}, \"event\": {{ headers['x-github-event'] | tojson }}}"}}))

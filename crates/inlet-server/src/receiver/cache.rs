@@ -4,7 +4,7 @@
 //! expire after a short time so that changes made by other nodes sharing
 //! PostgreSQL are seen quickly.
 
-use inlet_core::expr::{CompiledMapping, PayloadSchema};
+use super::shape::Shaping;
 use inlet_core::seal::MasterKey;
 use inlet_core::settings::WebhookSettings;
 use inlet_core::verify::{Scheme, Verifier};
@@ -24,8 +24,7 @@ pub struct Target {
     pub enabled: bool,
     pub settings: WebhookSettings,
     pub verifier: Option<Verifier>,
-    pub schema: Option<PayloadSchema>,
-    pub mapping: CompiledMapping,
+    pub shaping: Shaping,
     /// Headers and query parameters that carry this trigger's shared secret,
     /// never stored.
     pub secret_headers: Vec<String>,
@@ -71,15 +70,7 @@ impl TargetCache {
             .map(|v| v.compile())
             .transpose()
             .map_err(|e| corrupt(e.to_string()))?;
-        let schema = row
-            .payload_schema
-            .as_deref()
-            .map(|text| {
-                let value: serde_json::Value = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
-                PayloadSchema::compile(&value).map_err(|e| corrupt(e.to_string()))
-            })
-            .transpose()?;
-        let mapping = settings.mapping.compile().map_err(|e| corrupt(e.to_string()))?;
+        let shaping = Shaping::compile(row.payload_schema.as_deref(), &settings).map_err(corrupt)?;
         let (secret_headers, secret_query_param) = secret_carriers(&settings);
         let target = Arc::new(Target {
             key_id: row.key_id,
@@ -89,8 +80,7 @@ impl TargetCache {
             enabled: row.enabled,
             settings,
             verifier,
-            schema,
-            mapping,
+            shaping,
             secret_headers,
             secret_query_param,
         });

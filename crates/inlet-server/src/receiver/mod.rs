@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod limits;
+pub mod shape;
 
 use crate::state::AppState;
 use axum::Json;
@@ -247,11 +248,6 @@ async fn check(
         Ok(payload) => payload,
         Err(err) => return Err(Answer::new(Outcome::InvalidPayload, err.to_string()).with_body(raw)),
     };
-    if let Some(schema) = &target.schema
-        && let Err(violation) = schema.check(&payload)
-    {
-        return Err(Answer::new(Outcome::SchemaMismatch, violation.to_string()).with_body(raw));
-    }
     let mut delivery_id = None;
     if let Some(verifier) = &target.verifier {
         let request = signed(&raw);
@@ -271,10 +267,8 @@ async fn check(
             delivery_id = verifier.delivery_id(&request, Some(&payload));
         }
     }
-    let payload = if target.mapping.is_pass_through() {
-        payload
-    } else {
-        let context = Context::new(&payload)
+    let shaped = target.shaping.apply(payload, |payload| {
+        Context::new(payload)
             .with_headers(
                 parts
                     .headers
@@ -286,15 +280,11 @@ async fn check(
                 "trigger": target.trigger_ref,
                 "source_ip": reception.source_ip.to_string(),
                 "received_at": rfc3339(reception.received_at),
-            }));
-        match target.mapping.apply(&payload, &context) {
-            Ok(mapped) => mapped,
-            Err(err) => {
-                return Err(
-                    Answer::new(Outcome::SchemaMismatch, format!("payload mapping failed: {err}")).with_body(raw),
-                );
-            }
-        }
+            }))
+    });
+    let payload = match shaped {
+        Ok(payload) => payload,
+        Err(message) => return Err(Answer::new(Outcome::SchemaMismatch, message).with_body(raw)),
     };
     Ok(Accepted::Event {
         payload,
