@@ -72,15 +72,15 @@ impl App {
         inlet_engine::runner::install_crypto_provider();
         let store = bootstrap::open_store(cfg).await?;
         let first_token = bootstrap::ensure_admin_token(cfg, &store).await?;
-        let packs = packs::load_packs(&cfg.packs_dir, &store).await?;
+        let packs = packs::load_packs(&cfg.packs_dir, &store, &master_key).await?;
         // One node owns a SQLite file, so local invalidation is enough there;
         // PostgreSQL may be shared by several nodes.
         let ttl = match store.kind() {
             BackendKind::Sqlite => Duration::from_secs(60),
             BackendKind::Postgres => Duration::from_secs(2),
         };
-        let engine =
-            inlet_engine::EngineHandle::start(store.clone(), cfg.engine.clone()).map_err(anyhow::Error::msg)?;
+        let engine = inlet_engine::EngineHandle::start(store.clone(), cfg.engine.clone(), master_key.clone())
+            .map_err(anyhow::Error::msg)?;
         let state = AppState {
             store,
             master_key,

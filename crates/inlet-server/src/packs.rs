@@ -3,9 +3,11 @@
 //! (all actions before any rule). Loading is idempotent, and a broken file is
 //! reported with its path and line while the rest still loads.
 
+use inlet_core::automation::ActionSpec;
 use inlet_core::automation::{parse_action_yaml, parse_rule_yaml};
 use inlet_core::expr::PayloadSchema;
 use inlet_core::pack::{PackError, parse_manifest, parse_trigger};
+use inlet_core::seal::MasterKey;
 use inlet_store::{NewTrigger, Store};
 use std::path::Path;
 
@@ -19,7 +21,7 @@ pub struct PackReport {
     pub errors: Vec<PackError>,
 }
 
-pub async fn load_packs(dir: &Path, store: &Store) -> anyhow::Result<PackReport> {
+pub async fn load_packs(dir: &Path, store: &Store, master_key: &MasterKey) -> anyhow::Result<PackReport> {
     let mut report = PackReport::default();
     let Ok(entries) = std::fs::read_dir(dir) else {
         tracing::info!(dir = %dir.display(), "no packs directory; skipping packs");
@@ -83,10 +85,23 @@ pub async fn load_packs(dir: &Path, store: &Store) -> anyhow::Result<PackReport>
         let loaded = read(&path)
             .and_then(|text| parse_action_yaml(&text, &shown(&path)).map_err(from_automation))
             .and_then(|spec| in_pack(&path, &pack, spec.pack().to_owned(), spec))
-            .and_then(|spec| crate::api::new_action(&spec).map_err(|e| refused(&path, e)));
+            .and_then(|spec| {
+                let new = crate::api::new_action(&spec, master_key).map_err(|e| refused(&path, e))?;
+                Ok((spec, new))
+            });
         match loaded {
-            Ok(new) => {
-                store.upsert_action(&new).await?;
+            Ok((spec, new)) => {
+                // Sealing draws a fresh nonce, so compare the opened stored spec
+                // to keep reloading an unchanged pack a no-op.
+                let unchanged = store
+                    .get_action(&spec.action_ref)
+                    .await?
+                    .and_then(|row| serde_json::from_str::<ActionSpec>(&row.spec).ok())
+                    .and_then(|stored| stored.opened(master_key).ok())
+                    .is_some_and(|stored| stored == spec);
+                if !unchanged {
+                    store.upsert_action(&new).await?;
+                }
                 report.actions_seen += 1;
             }
             Err(err) => report.errors.push(err),

@@ -496,14 +496,18 @@ async fn a_broken_pack_file_is_reported_and_the_rest_loads() {
     let store = inlet_store::Store::open(&inlet_store::test_support::sqlite_url(store_dir.path()))
         .await
         .unwrap();
-    let report = inlet_server::packs::load_packs(packs.path(), &store).await.unwrap();
+    let report = inlet_server::packs::load_packs(packs.path(), &store, &inlet_core::seal::MasterKey::generate().1)
+        .await
+        .unwrap();
     assert_eq!((report.packs, report.triggers_created), (1, 1));
     assert_eq!(report.errors.len(), 2, "{:?}", report.errors);
     let broken = report.errors.iter().find(|e| e.path.ends_with("broken.yaml")).unwrap();
     assert_eq!(broken.line, Some(2), "{broken}");
     assert!(report.errors.iter().any(|e| e.path.ends_with("nopack/pack.yaml")));
     // Loading again is idempotent.
-    let again = inlet_server::packs::load_packs(packs.path(), &store).await.unwrap();
+    let again = inlet_server::packs::load_packs(packs.path(), &store, &inlet_core::seal::MasterKey::generate().1)
+        .await
+        .unwrap();
     assert_eq!((again.triggers_created, again.triggers_seen), (0, 1));
     assert!(store.get_trigger("shop.order").await.unwrap().is_some());
     store.close().await;

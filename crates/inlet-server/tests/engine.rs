@@ -750,7 +750,10 @@ async fn pack_actions_and_rules_load_idempotently_and_broken_files_are_reported(
         .unwrap();
         let store = inlet_store::Store::open(&url).await.unwrap();
         for _ in 0..2 {
-            let report = inlet_server::packs::load_packs(packs.path(), &store).await.unwrap();
+            let report =
+                inlet_server::packs::load_packs(packs.path(), &store, &inlet_core::seal::MasterKey::generate().1)
+                    .await
+                    .unwrap();
             assert_eq!((report.actions_seen, report.rules_seen), (1, 1), "{:?}", report.errors);
             assert_eq!(report.errors.len(), 2, "{:?}", report.errors);
             let typo = report.errors.iter().find(|e| e.path.ends_with("typo.yaml")).unwrap();
@@ -804,6 +807,72 @@ async fn http_forward_sends_the_original_body_and_chosen_headers() {
         assert!(request.contains("x-origin: ci"), "{request}");
         assert!(request.contains("x-added: t-7"), "{request}");
         assert!(!request.contains("x-other"), "{request}");
+        s
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn signed_http_actions_keep_their_secret_sealed_and_sign_verifiably() {
+    use inlet_core::verify::{Scheme, SignedRequest, VerificationConfig};
+    each_backend(|s| async move {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        trigger(&s, "sig.in").await;
+        let (url, _, requests) = http_target_capturing(vec![200]).await;
+        create(
+            &s,
+            "/api/v1/actions",
+            json!({"ref": "sig.out", "runner": {"type": "http", "method": "POST", "url": url,
+                "body": "{\"n\": {{ payload.n }}}", "sign": {"secret": secret}}}),
+        )
+        .await;
+        create(
+            &s,
+            "/api/v1/rules",
+            json!({"ref": "sig.rule", "trigger": "sig.in", "action": "sig.out"}),
+        )
+        .await;
+        let stored = s.store().get_action("sig.out").await.unwrap().unwrap();
+        assert!(
+            !stored.spec.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            "sealed at rest"
+        );
+        let shown = s.get_json("/api/v1/actions/sig.out").await;
+        assert!(
+            !shown.to_string().contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            "masked when shown"
+        );
+
+        let (_, hook) = s.enable("sig.in").await;
+        assert_eq!(s.send(&hook, "application/json", r#"{"n": 5}"#).await.status(), 200);
+        let xs = ended(&s, "rule=sig.rule", 1).await;
+        assert_eq!(xs[0]["status"], "succeeded", "{}", xs[0]);
+
+        // The receiving side verifies the request with the Standard Webhooks scheme.
+        let request = requests.lock().unwrap()[0].clone();
+        let (head, body) = request.split_once("\r\n\r\n").unwrap();
+        let headers: Vec<(String, String)> = head
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let verifier = VerificationConfig::new(Scheme::StandardWebhooks, vec![secret.into()])
+            .compile()
+            .unwrap();
+        let signed = SignedRequest {
+            method: "POST",
+            url: &url,
+            headers: &headers,
+            query: &[],
+            body: body.as_bytes(),
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        verifier.verify(&signed, now).expect("the signature verifies");
+        assert_eq!(body, r#"{"n": 5}"#);
         s
     })
     .await;

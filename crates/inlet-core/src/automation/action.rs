@@ -232,6 +232,28 @@ impl ActionSpec {
         self.action_ref.split_once('.').map_or("", |(p, _)| p)
     }
 
+    /// The form kept in the store: the signing secret sealed under the master key.
+    pub fn sealed(&self, key: &crate::seal::MasterKey) -> ActionSpec {
+        self.map_signing_secret(|s| Ok(key.seal_text(s)))
+            .expect("sealing cannot fail")
+    }
+
+    /// Reverses [`ActionSpec::sealed`].
+    pub fn opened(&self, key: &crate::seal::MasterKey) -> Result<ActionSpec, crate::seal::SealError> {
+        self.map_signing_secret(|s| key.open_text(s))
+    }
+
+    fn map_signing_secret(
+        &self,
+        f: impl Fn(&str) -> Result<String, crate::seal::SealError>,
+    ) -> Result<ActionSpec, crate::seal::SealError> {
+        let mut out = self.clone();
+        if let RunnerSpec::Http(HttpRunner { sign: Some(sign), .. }) = &mut out.runner {
+            sign.secret = f(&sign.secret)?;
+        }
+        Ok(out)
+    }
+
     /// A copy fit to show: the signing secret is replaced by [`REDACTED_SECRET`].
     pub fn redacted(&self) -> ActionSpec {
         let mut out = self.clone();

@@ -3,6 +3,7 @@
 //! or at once after a local change); unchanged specs keep their compiled form.
 
 use inlet_core::automation::{ActionSpec, CompiledAction, CompiledRule, RuleSpec};
+use inlet_core::seal::MasterKey;
 use inlet_store::{AutomationVersion, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +20,8 @@ pub struct Snapshot {
 }
 
 pub struct Cache {
+    /// Opens the signing secrets sealed in stored actions.
+    master_key: MasterKey,
     snapshot: Arc<Snapshot>,
     version: Option<AutomationVersion>,
     checked: Option<Instant>,
@@ -28,8 +31,9 @@ pub struct Cache {
 }
 
 impl Cache {
-    pub fn new() -> Self {
+    pub fn new(master_key: MasterKey) -> Self {
         Self {
+            master_key,
             snapshot: Arc::default(),
             version: None,
             checked: None,
@@ -67,7 +71,7 @@ impl Cache {
         for row in actions {
             let entry = match self.action_stamps.remove(&row.action_ref) {
                 Some((stamp, compiled)) if stamp == row.updated_at => compiled,
-                _ => compile_action(&row.spec),
+                _ => compile_action(&row.spec, &self.master_key),
             };
             action_stamps.insert(row.action_ref, (row.updated_at, entry));
         }
@@ -96,8 +100,11 @@ impl Cache {
     }
 }
 
-fn compile_action(spec: &str) -> Result<CompiledAction, String> {
-    let spec: ActionSpec = serde_json::from_str(spec).map_err(|e| format!("stored action does not parse: {e}"))?;
+fn compile_action(spec: &str, master_key: &MasterKey) -> Result<CompiledAction, String> {
+    let sealed: ActionSpec = serde_json::from_str(spec).map_err(|e| format!("stored action does not parse: {e}"))?;
+    let spec = sealed
+        .opened(master_key)
+        .map_err(|e| format!("action {}: signing secret: {e}", sealed.action_ref))?;
     spec.compile()
         .map_err(|e| format!("action {} does not compile: {e}", spec.action_ref))
 }

@@ -64,7 +64,8 @@ pub struct EngineHandle {
 
 impl EngineHandle {
     /// Starts the evaluator and the dispatcher on the current runtime.
-    pub fn start(store: Store, cfg: EngineConfig) -> Result<Self, String> {
+    /// `master_key` opens the signing secrets sealed in stored actions.
+    pub fn start(store: Store, cfg: EngineConfig, master_key: inlet_core::seal::MasterKey) -> Result<Self, String> {
         cfg.validate()?;
         let http = crate::runner::build_client()?;
         let (mode, _) = watch::channel(Mode::Run);
@@ -74,7 +75,7 @@ impl EngineHandle {
             node: format!("node-{}", uuid::Uuid::now_v7().simple()),
             evaluate: Notify::new(),
             work: Notify::new(),
-            cache: Mutex::new(Cache::new()),
+            cache: Mutex::new(Cache::new(master_key)),
             live: Live::default(),
             cancels: Default::default(),
             mode,

@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use inlet_core::automation::{ActionSpec, RunnerKind};
 use inlet_core::clock::rfc3339;
 use inlet_core::expr::ExprError;
+use inlet_core::seal::MasterKey;
 use inlet_store::{ActionRow, NewAction, StoreError};
 use serde_json::{Value, json};
 
@@ -81,7 +82,9 @@ pub(super) fn parse_spec<T: serde::de::DeserializeOwned>(
     serde_json::from_value(body).map_err(|e| ApiError::BadRequest(e.to_string()).into())
 }
 
-pub(crate) fn new_action(spec: &ActionSpec) -> Result<NewAction, ExprError> {
+/// The row for a spec with its signing secret in plain text: compiled to prove
+/// it works, then stored with the secret sealed.
+pub(crate) fn new_action(spec: &ActionSpec, master_key: &MasterKey) -> Result<NewAction, ExprError> {
     let compiled = spec.compile()?;
     Ok(NewAction {
         action_ref: spec.action_ref.clone(),
@@ -91,7 +94,7 @@ pub(crate) fn new_action(spec: &ActionSpec) -> Result<NewAction, ExprError> {
             RunnerKind::Http => "http".into(),
         },
         concurrency: spec.concurrency.map(i64::from),
-        spec: serde_json::to_string(spec).expect("a spec serializes"),
+        spec: serde_json::to_string(&spec.sealed(master_key)).expect("a spec serializes"),
     })
 }
 
@@ -116,7 +119,7 @@ async fn create(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<impl IntoResponse, SpecError> {
     let spec: ActionSpec = parse_spec(body, None)?;
-    let new = new_action(&spec).map_err(SpecError::Invalid)?;
+    let new = new_action(&spec, &state.master_key).map_err(SpecError::Invalid)?;
     let row = state.store.create_action(&new).await.map_err(|e| match e {
         StoreError::Conflict => ApiError::Conflict(format!("action {} already exists", spec.action_ref)),
         other => other.into(),
@@ -144,17 +147,17 @@ async fn update(
 ) -> Result<impl IntoResponse, SpecError> {
     let existing = find(&state, &action_ref).await?;
     let mut spec: ActionSpec = parse_spec(body, Some(&action_ref))?;
-    keep_signing_secret(&mut spec, &existing);
+    keep_signing_secret(&mut spec, &existing, &state.master_key);
     let row = state
         .store
-        .update_action(&new_action(&spec).map_err(SpecError::Invalid)?)
+        .update_action(&new_action(&spec, &state.master_key).map_err(SpecError::Invalid)?)
         .await?;
     state.engine.invalidate().await;
     Ok(data(action_json(&row)))
 }
 
 /// A PUT of what GET showed carries the masked signing secret: keep the stored one.
-fn keep_signing_secret(spec: &mut ActionSpec, existing: &ActionRow) {
+fn keep_signing_secret(spec: &mut ActionSpec, existing: &ActionRow, master_key: &MasterKey) {
     use inlet_core::automation::{REDACTED_SECRET, RunnerSpec};
     let RunnerSpec::Http(h) = &mut spec.runner else { return };
     let Some(sign) = &mut h.sign else { return };
@@ -162,6 +165,7 @@ fn keep_signing_secret(spec: &mut ActionSpec, existing: &ActionRow) {
         return;
     }
     if let Ok(old) = serde_json::from_str::<ActionSpec>(&existing.spec)
+        && let Ok(old) = old.opened(master_key)
         && let RunnerSpec::Http(old) = old.runner
         && let Some(old_sign) = old.sign
     {

@@ -136,6 +136,11 @@ impl TestServer {
         }
     }
 
+    /// The server's store, for checks of what is kept at rest.
+    pub fn store(&self) -> &inlet_store::Store {
+        self.store.as_ref().expect("a running server has a store")
+    }
+
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.client
             .request(method, format!("{}{path}", self.base))
