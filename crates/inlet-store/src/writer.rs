@@ -3,6 +3,8 @@
 //! request only after its batch is durable.
 
 use crate::{Backend, NewEvent, StoreError};
+use sqlx::QueryBuilder;
+use std::collections::HashSet;
 use tokio::sync::{mpsc, oneshot};
 
 const MAX_BATCH: usize = 256;
@@ -119,37 +121,49 @@ async fn commit_batch(backend: &Backend, batch: Vec<Pending>) {
     }
 }
 
+/// One batch in one transaction, with one statement per table: the events
+/// (duplicates of a stored delivery id are skipped by the unique index and
+/// reported), then the request-log rows, then the keys' `last_used_at`.
+/// Few statements per batch keep round trips to SQLite's worker thread (or to
+/// PostgreSQL) independent of the batch size.
 macro_rules! write_in {
-    ($pool:expr, $records:expr) => {{
+    ($pool:expr, $db:ty, $records:expr) => {{
+        let records: &[&ReceiveRecord] = $records;
         let mut tx = $pool.begin().await?;
-        let mut receipts = Vec::with_capacity($records.len());
-        let mut used_keys: Vec<&str> = Vec::new();
         let now = inlet_core::clock::now_micros();
-        for record in $records {
+        let events: Vec<&NewEvent> = records.iter().filter_map(|r| r.event.as_ref()).collect();
+        let mut inserted: HashSet<String> = HashSet::with_capacity(events.len());
+        if !events.is_empty() {
+            let mut insert = QueryBuilder::<$db>::new(
+                "INSERT INTO events (id, trigger_ref, payload, metadata, source, delivery_id, created_at) ",
+            );
+            insert.push_values(events.iter(), |mut row, event| {
+                row.push_bind(&event.id)
+                    .push_bind(&event.trigger_ref)
+                    .push_bind(&event.payload)
+                    .push_bind(&event.metadata)
+                    .push_bind(&event.source)
+                    .push_bind(&event.delivery_id)
+                    .push_bind(event.created_at);
+            });
+            insert.push(" ON CONFLICT (trigger_ref, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING RETURNING id");
+            let ids: Vec<(String,)> = insert.build_query_as().fetch_all(&mut *tx).await?;
+            inserted.extend(ids.into_iter().map(|(id,)| id));
+        }
+        let mut receipts = Vec::with_capacity(records.len());
+        let mut logs: Vec<std::borrow::Cow<'_, crate::RequestLogRow>> = Vec::with_capacity(records.len());
+        for record in records {
             let mut log = std::borrow::Cow::Borrowed(&record.log);
-            let mut receipt = Receipt {
-                event_id: None,
-                duplicate: false,
-            };
-            if let Some(event) = &record.event {
-                let inserted = sqlx::query(
-                    "INSERT INTO events (id, trigger_ref, payload, metadata, source, delivery_id, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (trigger_ref, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING",
-                )
-                .bind(&event.id)
-                .bind(&event.trigger_ref)
-                .bind(&event.payload)
-                .bind(&event.metadata)
-                .bind(&event.source)
-                .bind(&event.delivery_id)
-                .bind(event.created_at)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if inserted == 1 {
-                    receipt.event_id = Some(event.id.clone());
-                } else {
+            let receipt = match &record.event {
+                None => Receipt {
+                    event_id: None,
+                    duplicate: false,
+                },
+                Some(event) if inserted.contains(&event.id) => Receipt {
+                    event_id: Some(event.id.clone()),
+                    duplicate: false,
+                },
+                Some(event) => {
                     let (existing,): (String,) =
                         sqlx::query_as("SELECT id FROM events WHERE trigger_ref = $1 AND delivery_id = $2")
                             .bind(&event.trigger_ref)
@@ -160,48 +174,50 @@ macro_rules! write_in {
                     log.outcome = "duplicate".into();
                     log.message = "delivery already received; no new event was created".into();
                     log.event_id = Some(existing.clone());
-                    receipt = Receipt {
+                    Receipt {
                         event_id: Some(existing),
                         duplicate: true,
-                    };
+                    }
                 }
-            }
-            sqlx::query(
-                "INSERT INTO request_log (id, trigger_ref, key_prefix, received_at, source_ip, method, path, query, \
-                 headers, body, body_truncated, outcome, status_code, message, processing_us, event_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-            )
-            .bind(&log.id)
-            .bind(&log.trigger_ref)
-            .bind(&log.key_prefix)
-            .bind(log.received_at)
-            .bind(&log.source_ip)
-            .bind(&log.method)
-            .bind(&log.path)
-            .bind(&log.query)
-            .bind(&log.headers)
-            .bind(&log.body)
-            .bind(log.body_truncated)
-            .bind(&log.outcome)
-            .bind(log.status_code)
-            .bind(&log.message)
-            .bind(log.processing_us)
-            .bind(&log.event_id)
-            .execute(&mut *tx)
-            .await?;
-            if let Some(key_id) = record.key_id.as_deref() {
-                if !used_keys.contains(&key_id) {
-                    used_keys.push(key_id);
-                }
-            }
+            };
+            logs.push(log);
             receipts.push(receipt);
         }
-        for key_id in used_keys {
-            sqlx::query("UPDATE webhook_keys SET last_used_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(key_id)
-                .execute(&mut *tx)
-                .await?;
+        let mut insert = QueryBuilder::<$db>::new(
+            "INSERT INTO request_log (id, trigger_ref, key_prefix, received_at, source_ip, method, path, query, \
+             headers, body, body_truncated, outcome, status_code, message, processing_us, event_id) ",
+        );
+        insert.push_values(logs.iter(), |mut row, log| {
+            row.push_bind(&log.id)
+                .push_bind(&log.trigger_ref)
+                .push_bind(&log.key_prefix)
+                .push_bind(log.received_at)
+                .push_bind(&log.source_ip)
+                .push_bind(&log.method)
+                .push_bind(&log.path)
+                .push_bind(&log.query)
+                .push_bind(&log.headers)
+                .push_bind(&log.body)
+                .push_bind(log.body_truncated)
+                .push_bind(&log.outcome)
+                .push_bind(log.status_code)
+                .push_bind(&log.message)
+                .push_bind(log.processing_us)
+                .push_bind(&log.event_id);
+        });
+        insert.build().execute(&mut *tx).await?;
+        let mut used_keys: Vec<&str> = records.iter().filter_map(|r| r.key_id.as_deref()).collect();
+        used_keys.sort_unstable();
+        used_keys.dedup();
+        if !used_keys.is_empty() {
+            let mut update = QueryBuilder::<$db>::new("UPDATE webhook_keys SET last_used_at = ");
+            update.push_bind(now).push(" WHERE id IN (");
+            let mut ids = update.separated(", ");
+            for key_id in used_keys {
+                ids.push_bind(key_id);
+            }
+            ids.push_unseparated(")");
+            update.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(receipts)
@@ -210,7 +226,7 @@ macro_rules! write_in {
 
 async fn write_records(backend: &Backend, records: &[&ReceiveRecord]) -> Result<Vec<Receipt>, StoreError> {
     match backend {
-        Backend::Sqlite { write, .. } => write_in!(write, records),
-        Backend::Postgres(pool) => write_in!(pool, records),
+        Backend::Sqlite { write, .. } => write_in!(write, sqlx::Sqlite, records),
+        Backend::Postgres(pool) => write_in!(pool, sqlx::Postgres, records),
     }
 }
