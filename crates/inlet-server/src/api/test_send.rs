@@ -75,7 +75,7 @@ async fn send_test(
         .method(Method::POST)
         .uri(format!("/api/v1/webhooks/{key}"))
         .header(header::CONTENT_TYPE, "application/json")
-        .header(header::USER_AGENT, "Inlet-test-tool");
+        .header(header::USER_AGENT, "Inlet-UI-test-tool");
     for (name, value) in &headers {
         request = request.header(name.as_str(), value.as_str());
     }
