@@ -5,8 +5,8 @@ use serde::Deserialize;
 
 use super::config::{ConfigError, VerificationConfig};
 use super::hmac_util::{
-    Algorithm, Hdr, HmacKey, any_match, bare_b64, bare_hex, check_window, decode_hex, hdr, kv_list, no_match,
-    require_hdr, tolerance, utf8_keys,
+    Algorithm, Hdr, HmacKey, SignedHeaders, any_match, bare_b64, bare_hex, check_window, decode_hex, encode_b64, hdr,
+    header_pair, kv_list, no_match, require_hdr, sign_current, tolerance, utf8_keys,
 };
 use super::{Rejection, Req};
 
@@ -33,6 +33,13 @@ impl Shopify {
         } else {
             Err(no_match())
         }
+    }
+
+    pub fn sign(&self, body: &[u8]) -> Result<SignedHeaders, String> {
+        Ok(vec![header_pair(
+            SHOPIFY,
+            encode_b64(&sign_current(&self.keys, &[body])?),
+        )])
     }
 }
 
@@ -115,6 +122,11 @@ impl Pagerduty {
         } else {
             Err(no_match())
         }
+    }
+
+    pub fn sign(&self, body: &[u8]) -> Result<SignedHeaders, String> {
+        let sig = hex::encode(sign_current(&self.keys, &[body])?);
+        Ok(vec![header_pair(PAGERDUTY, format!("v1={sig}"))])
     }
 }
 

@@ -7,8 +7,8 @@ use time::format_description::well_known::Rfc3339;
 
 use super::config::{ConfigError, VerificationConfig, header_name};
 use super::hmac_util::{
-    Algorithm, HmacKey, any_match, check_window, decode_b64, decode_hex, no_match, require, shown, strip_prefix_ci,
-    tolerance, utf8_keys,
+    Algorithm, HmacKey, any_match, check_window, decode_b64, decode_hex, encode_b64, no_match, require, shown,
+    sign_current, strip_prefix_ci, tolerance, utf8_keys,
 };
 use super::{Rejection, Req};
 
@@ -242,16 +242,7 @@ impl GenericHmac {
             Some((lower, display)) if self.parts.contains(&Part::Id) => Some(require(req, lower, display)?),
             _ => None,
         };
-        let slices: Vec<&[u8]> = self
-            .parts
-            .iter()
-            .map(|p| match p {
-                Part::Literal(s) => s.as_bytes(),
-                Part::Id => id.unwrap_or_default().as_bytes(),
-                Part::Timestamp => ts.map(|(raw, _)| raw).unwrap_or_default().as_bytes(),
-                Part::Body => req.body,
-            })
-            .collect();
+        let slices = self.content(id, ts.map(|(raw, _)| raw), req.body);
         if !any_match(&self.keys, &slices, &[sig]) {
             return Err(no_match());
         }
@@ -259,6 +250,44 @@ impl GenericHmac {
             check_window(secs, raw, now, self.tolerance)?;
         }
         Ok(())
+    }
+
+    /// The signed content: the template with `{id}`, `{timestamp}`, `{body}` filled in.
+    fn content<'a>(&'a self, id: Option<&'a str>, ts: Option<&'a str>, body: &'a [u8]) -> Vec<&'a [u8]> {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Literal(s) => s.as_bytes(),
+                Part::Id => id.unwrap_or_default().as_bytes(),
+                Part::Timestamp => ts.unwrap_or_default().as_bytes(),
+                Part::Body => body,
+            })
+            .collect()
+    }
+
+    /// The signature header (prefix + encoding), plus the timestamp (Unix seconds) and id
+    /// headers when configured.
+    pub fn sign(&self, body: &[u8], now: i64) -> Result<Vec<(String, String)>, String> {
+        let ts = now.to_string();
+        let id = format!("inlet-test-{now}");
+        let ts_used = self.timestamp_header.as_ref().map(|_| ts.as_str());
+        let id_used = self.id_header.as_ref().map(|_| id.as_str());
+        let mac = sign_current(&self.keys, &self.content(id_used, ts_used, body))?;
+        let sig = match self.encoding {
+            Encoding::Hex => hex::encode(mac),
+            Encoding::Base64 => encode_b64(&mac),
+        };
+        let mut out = vec![(
+            self.header_display.clone(),
+            format!("{}{sig}", self.prefix.as_deref().unwrap_or_default()),
+        )];
+        if let Some((_, display)) = &self.timestamp_header {
+            out.push((display.clone(), ts.clone()));
+        }
+        if let Some((_, display)) = &self.id_header {
+            out.push((display.clone(), id));
+        }
+        Ok(out)
     }
 }
 

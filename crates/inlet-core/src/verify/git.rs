@@ -2,7 +2,8 @@
 
 use super::config::{ConfigError, VerificationConfig};
 use super::hmac_util::{
-    Algorithm, Hdr, HmacKey, any_match, bare_hex, hdr, no_match, prefixed_hex, require_any, require_hdr, utf8_keys,
+    Algorithm, Hdr, HmacKey, SignedHeaders, any_match, bare_hex, hdr, header_pair, no_match, prefixed_hex, require_any,
+    require_hdr, sign_current, utf8_keys,
 };
 use super::shared_token::Tokens;
 use super::{Rejection, Req};
@@ -44,6 +45,12 @@ impl Github {
             Err(no_match())
         }
     }
+
+    /// `X-Hub-Signature-256: sha256=<hex>` with the current secret.
+    pub fn sign(&self, body: &[u8]) -> Result<SignedHeaders, String> {
+        let sig = hex::encode(sign_current(&self.sha256, &[body])?);
+        Ok(vec![header_pair(GITHUB_256, format!("sha256={sig}"))])
+    }
 }
 
 const GITLAB_TOKEN: Hdr = hdr("x-gitlab-token", "X-Gitlab-Token");
@@ -72,6 +79,10 @@ impl Gitlab {
             ))
         }
     }
+
+    pub fn sign(&self) -> Result<SignedHeaders, String> {
+        Ok(vec![header_pair(GITLAB_TOKEN, self.tokens.current()?)])
+    }
 }
 
 /// `X-Hub-Signature: sha256=<hex>` over the body (Bitbucket Server/Data Center/Cloud, Jira).
@@ -94,6 +105,12 @@ impl Bitbucket {
         } else {
             Err(no_match())
         }
+    }
+
+    /// `X-Hub-Signature: sha256=<hex>`.
+    pub fn sign(&self, body: &[u8]) -> Result<SignedHeaders, String> {
+        let sig = hex::encode(sign_current(&self.keys, &[body])?);
+        Ok(vec![header_pair(GITHUB_1, format!("sha256={sig}"))])
     }
 }
 
@@ -127,6 +144,14 @@ impl Gitea {
         } else {
             Err(no_match())
         }
+    }
+
+    /// `X-Gitea-Signature: <hex>`.
+    pub fn sign(&self, body: &[u8]) -> Result<SignedHeaders, String> {
+        Ok(vec![header_pair(
+            GITEA[0],
+            hex::encode(sign_current(&self.keys, &[body])?),
+        )])
     }
 }
 

@@ -2,7 +2,7 @@
 //! windows, header access with helpful messages.
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD_PAD_INDIFFERENT, URL_SAFE_PAD_INDIFFERENT};
+use base64::engine::general_purpose::{STANDARD, STANDARD_PAD_INDIFFERENT, URL_SAFE_PAD_INDIFFERENT};
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
@@ -82,6 +82,27 @@ pub(crate) fn any_match<C: AsRef<[u8]>>(keys: &[HmacKey], parts: &[&[u8]], candi
         }
     }
     ok.into()
+}
+
+/// Headers a sender adds, as (display name, value) pairs.
+pub(crate) type SignedHeaders = Vec<(String, String)>;
+
+/// The MAC a sender holding the current (first) secret computes over the concatenation of
+/// `parts`; the counterpart of [`any_match`] for signing.
+pub(crate) fn sign_current(keys: &[HmacKey], parts: &[&[u8]]) -> Result<Vec<u8>, String> {
+    keys.first()
+        .map(|k| k.compute(parts))
+        .ok_or_else(|| "no secret is configured to sign with".to_string())
+}
+
+/// Standard base64 with padding, as providers send it.
+pub(crate) fn encode_b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+/// One header to send, named as shown in messages.
+pub(crate) fn header_pair(h: Hdr, value: impl Into<String>) -> (String, String) {
+    (h.display.to_string(), value.into())
 }
 
 /// The usual refusal when nothing matched.

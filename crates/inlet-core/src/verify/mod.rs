@@ -42,6 +42,7 @@ mod git;
 mod hmac_util;
 mod mailgun;
 mod shared_token;
+mod sign;
 mod slack;
 mod standard_webhooks;
 mod stripe;

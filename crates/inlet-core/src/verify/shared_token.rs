@@ -12,13 +12,23 @@ use super::{Rejection, Req};
 /// which hides the secrets' lengths too.
 pub(crate) struct Tokens {
     digests: Vec<[u8; 32]>,
+    /// The current (first) secret, sent when signing a test request.
+    current: Option<String>,
 }
 
 impl Tokens {
     pub fn new(secrets: &[String]) -> Self {
         Tokens {
             digests: secrets.iter().map(|s| sha256(s.as_bytes())).collect(),
+            current: secrets.first().cloned(),
         }
+    }
+
+    /// The token a sender would present: the current secret.
+    pub fn current(&self) -> Result<String, String> {
+        self.current
+            .clone()
+            .ok_or_else(|| "no secret is configured to sign with".to_string())
     }
 
     pub fn matches(&self, presented: &str) -> bool {
@@ -70,6 +80,11 @@ impl Okta {
                 self.display
             )))
         }
+    }
+
+    /// The configured header carrying the current secret.
+    pub fn sign(&self) -> Result<Vec<(String, String)>, String> {
+        Ok(vec![(self.display.clone(), self.tokens.current()?)])
     }
 }
 
@@ -137,6 +152,19 @@ impl Token {
             Err(Rejection::BadSignature(
                 "token does not match any configured secret".into(),
             ))
+        }
+    }
+
+    /// The token header with the current secret; a query-parameter-only token belongs in the
+    /// URL, which is not a header.
+    pub fn sign(&self) -> Result<Vec<(String, String)>, String> {
+        match (&self.header, &self.query_param) {
+            (Some((_, display)), _) => Ok(vec![(display.clone(), self.tokens.current()?)]),
+            (None, Some(q)) => Err(format!(
+                "scheme token carries its secret in the query parameter {q}, not a header; \
+                 add ?{q}=<secret> to the webhook URL yourself"
+            )),
+            (None, None) => Err("scheme token has neither header nor query_param".into()),
         }
     }
 }

@@ -4,8 +4,8 @@ use serde_json::{Value, json};
 
 use super::config::{ConfigError, VerificationConfig};
 use super::hmac_util::{
-    Algorithm, Hdr, HmacKey, any_match, bad_timestamp, check_window, hdr, no_match, parse_unix, prefixed_hex,
-    require_hdr, tolerance, utf8_keys,
+    Algorithm, Hdr, HmacKey, SignedHeaders, any_match, bad_timestamp, check_window, hdr, header_pair, no_match,
+    parse_unix, prefixed_hex, require_hdr, sign_current, tolerance, utf8_keys,
 };
 use super::{Rejection, Req};
 
@@ -44,6 +44,16 @@ impl V0 {
             return Err(no_match());
         }
         check_window(ts, ts_raw, now, self.tolerance)
+    }
+
+    /// The signature (`v0=<hex>`) and timestamp headers at `now`.
+    pub fn sign(&self, body: &[u8], now: i64) -> Result<SignedHeaders, String> {
+        let ts = now.to_string();
+        let sig = hex::encode(sign_current(&self.keys, &[b"v0:", ts.as_bytes(), b":", body])?);
+        Ok(vec![
+            header_pair(self.sig, format!("v0={sig}")),
+            header_pair(self.ts, ts),
+        ])
     }
 
     /// Zoom `endpoint.url_validation`: `encryptedToken = hex(HMAC-SHA256(secret, plainToken))`

@@ -2,8 +2,8 @@
 
 use super::config::{ConfigError, VerificationConfig};
 use super::hmac_util::{
-    Algorithm, Hdr, HmacKey, any_match, bad_timestamp, check_window, decode_hex, hdr, kv_list, no_match, parse_unix,
-    require_hdr, secret_field, tolerance, utf8_keys,
+    Algorithm, Hdr, HmacKey, SignedHeaders, any_match, bad_timestamp, check_window, decode_hex, hdr, header_pair,
+    kv_list, no_match, parse_unix, require_hdr, secret_field, sign_current, tolerance, utf8_keys,
 };
 use super::{Rejection, Req};
 
@@ -94,6 +94,16 @@ fn check_list(f: &ListFormat, keys: &[HmacKey], req: &Req<'_>, now: i64, tol: Op
     check_window(ts, ts_raw, now, tol)
 }
 
+/// The header a sender writes at `now`: `<ts_key>=<now><sep><sig_key>=<hex>`.
+fn sign_list(f: &ListFormat, keys: &[HmacKey], body: &[u8], now: i64) -> Result<SignedHeaders, String> {
+    let ts = now.to_string();
+    let sig = hex::encode(sign_current(keys, &[ts.as_bytes(), f.joiner, body])?);
+    Ok(vec![header_pair(
+        f.header,
+        format!("{}={ts}{}{}={sig}", f.ts_key, f.sep, f.sig_key),
+    )])
+}
+
 /// Stripe: `HMAC-SHA256(whsec_..., "{t}.{body}")`, any `v1` may match, 300 s.
 pub(crate) struct Stripe {
     keys: Vec<HmacKey>,
@@ -121,6 +131,10 @@ impl Stripe {
     pub fn verify(&self, req: &Req<'_>, now: i64) -> Result<(), Rejection> {
         check_list(&STRIPE_FORMAT, &self.keys, req, now, self.tolerance)
     }
+
+    pub fn sign(&self, body: &[u8], now: i64) -> Result<SignedHeaders, String> {
+        sign_list(&STRIPE_FORMAT, &self.keys, body, now)
+    }
 }
 
 /// Paddle Billing: `Paddle-Signature: ts=<unix>;h1=<hex>`, `HMAC-SHA256(secret, "{ts}:{body}")`,
@@ -140,6 +154,10 @@ impl Paddle {
 
     pub fn verify(&self, req: &Req<'_>, now: i64) -> Result<(), Rejection> {
         check_list(&PADDLE_FORMAT, &self.keys, req, now, self.tolerance)
+    }
+
+    pub fn sign(&self, body: &[u8], now: i64) -> Result<SignedHeaders, String> {
+        sign_list(&PADDLE_FORMAT, &self.keys, body, now)
     }
 }
 

@@ -7,8 +7,8 @@ use time::format_description::well_known::Rfc3339;
 
 use super::config::{ConfigError, VerificationConfig};
 use super::hmac_util::{
-    Algorithm, Hdr, HmacKey, any_match, check_window, hdr, no_match, prefixed_hex, require_hdr, shown, tolerance,
-    utf8_keys,
+    Algorithm, Hdr, HmacKey, SignedHeaders, any_match, check_window, hdr, header_pair, no_match, prefixed_hex,
+    require_hdr, shown, sign_current, tolerance, utf8_keys,
 };
 use super::{Rejection, Req};
 
@@ -43,6 +43,22 @@ impl Twitch {
             return Err(no_match());
         }
         check_window(ts, ts_raw, now, self.tolerance)
+    }
+
+    /// A `notification` with a made-up message id, the RFC 3339 time of `now` and its signature.
+    pub fn sign(&self, body: &[u8], now: i64) -> Result<SignedHeaders, String> {
+        let id = format!("inlet-test-{now}");
+        let ts = OffsetDateTime::from_unix_timestamp(now)
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .ok_or_else(|| format!("{now} is not a representable time"))?;
+        let sig = hex::encode(sign_current(&self.keys, &[id.as_bytes(), ts.as_bytes(), body])?);
+        Ok(vec![
+            header_pair(SIG, format!("sha256={sig}")),
+            header_pair(ID, id),
+            header_pair(TS, ts),
+            (TYPE.to_string(), "notification".to_string()),
+        ])
     }
 }
 

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 
 use super::config::{ConfigError, VerificationConfig};
 use super::hmac_util::{
-    Algorithm, Hdr, HmacKey, any_match, bad_timestamp, bare_b64, check_window, hdr, no_match, parse_unix, require_hdr,
-    sha256, tolerance, utf8_keys,
+    Algorithm, Hdr, HmacKey, SignedHeaders, any_match, bad_timestamp, bare_b64, check_window, encode_b64, hdr,
+    header_pair, no_match, parse_unix, require_hdr, sha256, sign_current, tolerance, utf8_keys,
 };
 use super::{Rejection, Req};
 
@@ -94,22 +94,7 @@ impl Twilio {
     pub fn verify(&self, req: &Req<'_>) -> Result<(), Rejection> {
         let sig = bare_b64(require_hdr(req, TWILIO)?, TWILIO.display)?;
         let url = effective_url(self.url.as_deref(), req.url);
-        let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
-        let query = query.split_once('#').map(|(q, _)| q).unwrap_or(query);
-        let body_hash = form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == "bodySHA256")
-            .map(|(_, v)| v.into_owned());
-        let mut params: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
-        let is_get = req.method.eq_ignore_ascii_case("GET") || req.method.eq_ignore_ascii_case("HEAD");
-        if body_hash.is_none() && !is_get {
-            params = form_urlencoded::parse(req.body).collect();
-            params.sort();
-        }
-        let mut tail = Vec::new();
-        for (k, v) in &params {
-            tail.extend_from_slice(k.as_bytes());
-            tail.extend_from_slice(v.as_bytes());
-        }
+        let (body_hash, tail) = twilio_tail(&url, req.method, req.body);
         let matched = port_variants(&url)
             .iter()
             .any(|u| any_match(&self.keys, &[u.as_bytes(), &tail], &[&sig]));
@@ -126,6 +111,37 @@ impl Twilio {
         }
         Ok(())
     }
+
+    /// `X-Twilio-Signature` for a POST of `body` to `url` (or the configured URL).
+    pub fn sign(&self, body: &[u8], url: &str) -> Result<SignedHeaders, String> {
+        let url = effective_url(self.url.as_deref(), url);
+        let (_, tail) = twilio_tail(&url, "POST", body);
+        let sig = sign_current(&self.keys, &[url.as_bytes(), &tail])?;
+        Ok(vec![header_pair(TWILIO, encode_b64(&sig))])
+    }
+}
+
+/// The `bodySHA256` the signed URL carries, if any, and what Twilio appends to the URL before
+/// signing: the sorted form parameters' names and values (none for GET, HEAD, or when the URL
+/// carries `bodySHA256`).
+fn twilio_tail(url: &str, method: &str, body: &[u8]) -> (Option<String>, Vec<u8>) {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let query = query.split_once('#').map(|(q, _)| q).unwrap_or(query);
+    let body_hash = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "bodySHA256")
+        .map(|(_, v)| v.into_owned());
+    let mut params: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
+    let is_get = method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD");
+    if body_hash.is_none() && !is_get {
+        params = form_urlencoded::parse(body).collect();
+        params.sort();
+    }
+    let mut tail = Vec::new();
+    for (k, v) in &params {
+        tail.extend_from_slice(k.as_bytes());
+        tail.extend_from_slice(v.as_bytes());
+    }
+    (body_hash, tail)
 }
 
 /// Square: `x-square-hmacsha256-signature: base64(HMAC-SHA256(key, notification URL + body))`.
@@ -150,6 +166,12 @@ impl Square {
         } else {
             Err(no_match())
         }
+    }
+
+    pub fn sign(&self, body: &[u8], url: &str) -> Result<SignedHeaders, String> {
+        let url = effective_url(self.url.as_deref(), url);
+        let sig = sign_current(&self.keys, &[url.as_bytes(), body])?;
+        Ok(vec![header_pair(SQUARE, encode_b64(&sig))])
     }
 }
 
@@ -226,6 +248,18 @@ impl Hubspot {
             return Err(no_match());
         }
         check_window(ms.div_euclid(1000), &format!("{ts_raw} (ms)"), now, self.tolerance)
+    }
+
+    /// The v3 signature of a POST at `now` (milliseconds) and its timestamp header.
+    pub fn sign(&self, body: &[u8], url: &str, now: i64) -> Result<SignedHeaders, String> {
+        let ms = now.saturating_mul(1000).to_string();
+        let url = effective_url(self.url.as_deref(), url);
+        let uri = hubspot_uri(&url);
+        let sig = sign_current(&self.keys, &[b"POST", uri.as_bytes(), body, ms.as_bytes()])?;
+        Ok(vec![
+            header_pair(HUBSPOT, encode_b64(&sig)),
+            header_pair(HUBSPOT_TS, ms),
+        ])
     }
 }
 

@@ -8,6 +8,7 @@ mod executions;
 mod pagination;
 mod rules;
 mod stats;
+mod test_send;
 mod triggers;
 mod webhook_log;
 mod webhooks;
@@ -22,6 +23,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(triggers::router())
         .merge(webhooks::router())
+        .merge(test_send::router())
         .merge(events::router())
         .merge(webhook_log::router())
         .merge(stats::router())

@@ -44,7 +44,7 @@ fn new_key(state: &AppState) -> NewKey {
     }
 }
 
-fn unseal(state: &AppState, key: &KeyRow) -> Result<String, ApiError> {
+pub(super) fn unseal(state: &AppState, key: &KeyRow) -> Result<String, ApiError> {
     let plain = state
         .master_key
         .open(&key.key_sealed)
@@ -80,7 +80,7 @@ async fn disable(State(state): State<AppState>, Path(raw): Path<String>) -> Resu
     Ok(data(json!({"ref": trigger.trigger_ref, "webhook_enabled": false})))
 }
 
-fn not_enabled(trigger_ref: &str) -> ApiError {
+pub(super) fn not_enabled(trigger_ref: &str) -> ApiError {
     ApiError::NotFound(format!(
         "trigger {trigger_ref} has no webhook yet; POST .../webhooks/enable first"
     ))
@@ -168,7 +168,7 @@ async fn show(State(state): State<AppState>, Path(raw): Path<String>) -> Result<
 }
 
 /// The stored settings with their secrets opened.
-fn open_settings(state: &AppState, webhook: &WebhookRow) -> Result<WebhookSettings, ApiError> {
+pub(super) fn open_settings(state: &AppState, webhook: &WebhookRow) -> Result<WebhookSettings, ApiError> {
     let stored: WebhookSettings = serde_json::from_str(&webhook.settings)
         .map_err(|e| ApiError::Internal(format!("settings of {}: {e}", webhook.trigger_ref)))?;
     stored

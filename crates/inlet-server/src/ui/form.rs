@@ -4,7 +4,7 @@
 use super::UiCtx;
 use super::api::{Api, Reply};
 use super::session::{self, FLASH_COOKIE, Session};
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
@@ -13,7 +13,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Form bodies larger than this are refused (payloads for the test tool fit).
@@ -49,7 +48,6 @@ pub struct Ui {
     pub api: Api,
     pub secure: bool,
     pub flash: Option<Flash>,
-    pub peer: Option<SocketAddr>,
     /// Path and query of this request, to come back to.
     pub here: String,
 }
@@ -107,7 +105,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Ui {
             api: Api::new(ctx.clone(), &session.token),
             secure: session::secure_request(&ctx, &parts.headers),
             flash: read_flash(&parts.headers),
-            peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
             here: parts
                 .uri
                 .path_and_query()

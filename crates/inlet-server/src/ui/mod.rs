@@ -30,8 +30,6 @@ pub struct UiCtx {
     pub state: AppState,
     /// The management API (`/api/v1`), behind its own bearer-token check.
     pub api: Router,
-    /// The webhook receiver, for the trigger page's test tool.
-    pub receiver: Router,
     /// Turns true when the server stops: live streams end so that it can drain.
     pub stopping: watch::Receiver<bool>,
 }
@@ -40,7 +38,6 @@ pub fn router(state: AppState, stopping: watch::Receiver<bool>) -> Router<AppSta
     let ctx = Arc::new(UiCtx {
         stopping,
         api: crate::api::router(state.clone()).with_state(state.clone()),
-        receiver: crate::receiver::router().with_state(state.clone()),
         state,
     });
     Router::new()

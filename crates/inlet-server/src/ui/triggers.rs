@@ -5,17 +5,12 @@ use super::api::{Reply, query, seg};
 use super::chart;
 use super::form::{Flash, Ui, UiForm};
 use super::view::{self, Nav, csrf, outcome_badge, page, pretty, text, time_abs, time_ago};
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Query};
-use axum::http::{Method, Request, header};
+use axum::extract::{Path, Query};
 use axum::response::Response;
 use futures_util::future::join_all;
-use http_body_util::BodyExt;
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use std::net::SocketAddr;
-use tower::ServiceExt;
 
 pub const KEY_WARNING: &str =
     "Keep this key secret. Anyone with this key can trigger events. If compromised, regenerate immediately.";
@@ -312,7 +307,7 @@ fn test_card(ui: &Ui, base: &str, w: &Value, result: Option<&TestResult>) -> Mar
     html! {
         section.card #test aria-labelledby="test-h" {
             h2 #test-h { "Send a test request" }
-            p { "Sends this JSON to the webhook URL through the receiver, exactly as an external system would." }
+            p { "Sends this JSON to the webhook URL through the receiver, exactly as an external system would, signed with the configured verification scheme when the server can sign it." }
             @if w["enabled"].as_bool() != Some(true) { p.warn { "The webhook is disabled, so the request will be refused." } }
             form method="post" action={ (base) "/test#test" } {
                 (csrf(ui))
@@ -661,12 +656,12 @@ pub async fn send_test(Path(raw): Path<String>, form: UiForm) -> Response {
     if !webhook.ok() {
         return form.ui.failed(&webhook);
     }
-    let Some(key) = webhook.data()["webhook_key"].as_str().map(str::to_owned) else {
+    if webhook.data()["webhook_key"].as_str().is_none() {
         return form.ui.redirect(
             &back(&raw),
             Flash::error("Enable the webhook before sending a test request."),
         );
-    };
+    }
     if let Err(e) = serde_json::from_str::<Value>(&payload) {
         let result = TestResult {
             payload,
@@ -687,32 +682,33 @@ pub async fn send_test(Path(raw): Path<String>, form: UiForm) -> Response {
         )
         .await;
     }
+    let payload_json: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
+    // Signed on the server, which holds the secrets, and sent through the receiver.
+    let sent = form
+        .ui
+        .api
+        .post(
+            &format!("/api/v1/triggers/{r}/webhooks/test"),
+            Some(&json!({ "payload": payload_json })),
+        )
+        .await;
+    if !sent.ok() {
+        return form.ui.failed(&sent);
+    }
+    let status = sent.data()["status"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .unwrap_or(0);
+    let body = sent.data()["body"].clone();
     let scheme = webhook.data()["settings"]["verification"]["scheme"].as_str();
-    let note = scheme.map(|s| {
-        format!("Sent unsigned: signing test requests with the {s} scheme is not supported yet, so expect a signature rejection.")
-    });
-    // Through the receiver itself, as if from the browser's address.
-    let peer = form.ui.peer.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-    let mut request = Request::builder()
-        .method(Method::POST)
-        .uri(format!("/api/v1/webhooks/{}", seg(&key)))
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::USER_AGENT, "Inlet-UI-test-tool")
-        .body(Body::from(payload.clone()))
-        .expect("test request is well-formed");
-    request.extensions_mut().insert(ConnectInfo(peer));
-    let response = match form.ui.ctx.receiver.clone().oneshot(request).await {
-        Ok(r) => r,
-        Err(never) => match never {},
+    let note = match (scheme, sent.data()["signed"].as_bool() == Some(true)) {
+        (Some(s), true) => Some(format!("Signed with the {s} scheme's current secret.")),
+        (Some(s), false) => Some(match sent.data()["note"].as_str() {
+            Some(why) => format!("Not signed with the {s} scheme ({why}), so expect a signature rejection."),
+            None => format!("Not signed with the {s} scheme, so expect a signature rejection."),
+        }),
+        (None, _) => Some("Sent unsigned: no verification scheme is configured.".to_owned()),
     };
-    let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b.to_bytes()).ok())
-        .unwrap_or(Value::Null);
     let event_id = body["data"]["event_id"].as_str().map(str::to_owned);
     // The request-log row of this request: the newest of the trigger's.
     let log = form
