@@ -161,7 +161,8 @@ macro_rules! write_in {
                     .push_bind(&event.delivery_id)
                     .push_bind(event.created_at);
             });
-            insert.push(" ON CONFLICT (trigger_ref, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING RETURNING id");
+            insert
+                .push(" ON CONFLICT (trigger_ref, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING RETURNING id");
             let ids: Vec<(String,)> = insert.build_query_as().fetch_all(&mut *tx).await?;
             inserted.extend(ids.into_iter().map(|(id,)| id));
         }
