@@ -60,14 +60,12 @@ pub async fn ensure_admin_token(cfg: &Config, store: &Store) -> anyhow::Result<O
         let token =
             ApiToken::from_operator(raw).map_err(|why| anyhow::anyhow!("admin_token (INLET_ADMIN_TOKEN) {why}"))?;
         if store.find_token(&token.digest()).await?.is_none() {
+            // Named after the token's digest: another seeded token gets
+            // another name, and the name says nothing about the token.
+            let name = format!("admin-{}", &hex::encode(token.digest())[..12]);
             let id = uuid::Uuid::now_v7().to_string();
             store
-                .create_token(
-                    &id,
-                    &format!("admin-{}", &id[..8]),
-                    &token.digest(),
-                    &token.display_prefix(),
-                )
+                .create_token(&id, &name, &token.digest(), &token.display_prefix())
                 .await?;
         }
         return Ok(None);

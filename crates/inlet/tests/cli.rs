@@ -193,3 +193,18 @@ fn a_config_file_is_layered_under_the_environment() {
     let (ok, _, err) = run(inlet(dir.path(), "sqlite://x").args(["--config", "/nonexistent.toml", "serve"]));
     assert!(!ok && err.contains("does not exist"), "{err}");
 }
+
+#[test]
+fn seeding_a_new_admin_token_on_an_existing_store_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("inlet.db").display());
+    for token in ["first-seeded-admin-token-0001", "second-seeded-admin-token-0002"] {
+        let (mut child, lines) = start_serving(inlet(dir.path(), &url).env("INLET_ADMIN_TOKEN", token).arg("serve"));
+        assert!(lines.join("\n").contains("Inlet is running"), "{lines:?}");
+        sigterm(&child);
+        assert!(child.wait().unwrap().success());
+    }
+    let (ok, listing, _) = run(inlet(dir.path(), &url).args(["token", "list"]));
+    assert!(ok);
+    assert_eq!(listing.matches("admin-").count(), 2, "{listing}");
+}
