@@ -15,7 +15,7 @@ const API_TOKEN_RANDOM_LEN: usize = 40;
 /// few characters, enough to tell keys apart, far too little to guess one.
 const DISPLAY_PREFIX_LEN: usize = 8;
 
-fn random_alphanumeric(len: usize) -> String {
+pub fn random_alphanumeric(len: usize) -> String {
     let mut rng = rand::rng();
     (0..len)
         .map(|_| ALPHANUMERIC[rng.random_range(0..ALPHANUMERIC.len())] as char)

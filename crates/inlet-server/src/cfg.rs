@@ -3,6 +3,7 @@
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use inlet_core::net::{Cidr, TrustedProxies};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,35 @@ pub struct Config {
     pub packs_dir: PathBuf,
     /// Days the request log is kept.
     pub log_retention_days: u32,
+    /// Proxies whose `X-Forwarded-For`/`Forwarded` headers are believed:
+    /// a list in TOML, comma-separated in `INLET_TRUSTED_PROXIES`.
+    #[serde(deserialize_with = "list_or_commas")]
+    pub trusted_proxies: Vec<String>,
+    /// How long a client may take to send its request headers.
+    pub header_timeout_seconds: u64,
+    /// How long a client may take to send a webhook body.
+    pub body_timeout_seconds: u64,
+    /// Requests to unknown keys one client address may make per minute
+    /// before all its requests are refused for a while (key probing).
+    pub unknown_key_limit_per_minute: u32,
+}
+
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCommas {
+        List(Vec<String>),
+        Commas(String),
+    }
+    Ok(match ListOrCommas::deserialize(deserializer)? {
+        ListOrCommas::List(list) => list,
+        ListOrCommas::Commas(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
 }
 
 impl Default for Config {
@@ -41,6 +71,10 @@ impl Default for Config {
             master_key: None,
             packs_dir: PathBuf::from("packs"),
             log_retention_days: 7,
+            trusted_proxies: Vec::new(),
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 30,
+            unknown_key_limit_per_minute: 60,
         }
     }
 }
@@ -55,6 +89,10 @@ const ENV_KEYS: &[&str] = &[
     "master_key",
     "packs_dir",
     "log_retention_days",
+    "trusted_proxies",
+    "header_timeout_seconds",
+    "body_timeout_seconds",
+    "unknown_key_limit_per_minute",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -102,12 +140,37 @@ impl Config {
                 "public_url (INLET_PUBLIC_URL) must start with http:// or https://, got {url:?}"
             )));
         }
+        self.trusted_proxies()?;
+        for (name, value) in [
+            ("header_timeout_seconds", self.header_timeout_seconds),
+            ("body_timeout_seconds", self.body_timeout_seconds),
+            (
+                "unknown_key_limit_per_minute",
+                u64::from(self.unknown_key_limit_per_minute),
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError(format!(
+                    "{name} (INLET_{}) must be at least 1",
+                    name.to_ascii_uppercase()
+                )));
+            }
+        }
         if self.log_retention_days == 0 {
             return Err(ConfigError(
                 "log_retention_days (INLET_LOG_RETENTION_DAYS) must be at least 1".into(),
             ));
         }
         Ok(())
+    }
+
+    pub fn trusted_proxies(&self) -> Result<TrustedProxies, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .map(|text| Cidr::parse(text))
+            .collect::<Result<Vec<_>, _>>()
+            .map(TrustedProxies::new)
+            .map_err(|e| ConfigError(format!("trusted_proxies (INLET_TRUSTED_PROXIES): {e}")))
     }
 
     pub fn database_url(&self) -> String {

@@ -29,6 +29,7 @@ pub struct App {
     /// A token generated on this start, to be shown once.
     pub first_token: Option<ApiToken>,
     pub packs: packs::PackReport,
+    header_timeout: Duration,
 }
 
 pub struct Listeners {
@@ -78,11 +79,15 @@ impl App {
             master_key,
             public_base_url: Arc::from(cfg.public_base_url(public_addr)),
             targets: Arc::new(TargetCache::new(ttl)),
+            limits: Arc::new(receiver::limits::Limiters::new(cfg.unknown_key_limit_per_minute)),
+            trusted_proxies: Arc::new(cfg.trusted_proxies()?),
+            body_timeout: Duration::from_secs(cfg.body_timeout_seconds),
         };
         Ok(Self {
             state,
             first_token,
             packs,
+            header_timeout: Duration::from_secs(cfg.header_timeout_seconds),
         })
     }
 
@@ -103,9 +108,20 @@ impl App {
             .with_state(state.clone());
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let mut servers = tokio::task::JoinSet::new();
-        servers.spawn(serve::serve(listeners.management, management, stopping.clone()));
+        let header_timeout = self.header_timeout;
+        servers.spawn(serve::serve(
+            listeners.management,
+            management,
+            header_timeout,
+            stopping.clone(),
+        ));
         if let Some(public) = listeners.public {
-            servers.spawn(serve::serve(public, receiver.fallback(not_found), stopping));
+            servers.spawn(serve::serve(
+                public,
+                receiver.fallback(not_found),
+                header_timeout,
+                stopping,
+            ));
         }
         shutdown.await;
         tracing::info!("stopping: finishing in-flight requests");

@@ -1,7 +1,10 @@
 use crate::receiver::cache::TargetCache;
+use crate::receiver::limits::Limiters;
+use inlet_core::net::TrustedProxies;
 use inlet_core::seal::MasterKey;
 use inlet_store::Store;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -11,6 +14,9 @@ pub struct AppState {
     /// Base of handed-out webhook URLs, no trailing slash.
     pub public_base_url: Arc<str>,
     pub targets: Arc<TargetCache>,
+    pub limits: Arc<Limiters>,
+    pub trusted_proxies: Arc<TrustedProxies>,
+    pub body_timeout: Duration,
 }
 
 impl AppState {

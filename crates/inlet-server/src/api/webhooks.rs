@@ -12,17 +12,23 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use inlet_core::clock::{now_micros, rfc3339};
 use inlet_core::keys::WebhookKey;
-use inlet_core::settings::WebhookSettings;
+use inlet_core::net::Cidr;
+use inlet_core::rate_limit::RateLimit;
+use inlet_core::settings::{SettingsError, WebhookSettings, generate_secret};
+use inlet_core::verify::VerificationConfig;
+use inlet_store::WebhookRow;
 use inlet_store::{KeyRow, NewKey};
 use serde::Deserialize;
 use serde_json::json;
+use serde_json::{Map, Value};
 
 /// Longest grace period an old key may keep working after rotation.
 const MAX_GRACE_SECONDS: u64 = 7 * 24 * 3600;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/triggers/{ref}/webhooks", get(show))
+        .route("/api/v1/triggers/{ref}/webhooks", get(show).patch(update_settings))
+        .route("/api/v1/triggers/{ref}/webhooks/secret", post(add_secret))
         .route("/api/v1/triggers/{ref}/webhooks/enable", post(enable))
         .route("/api/v1/triggers/{ref}/webhooks/disable", post(disable))
         .route("/api/v1/triggers/{ref}/webhooks/regenerate", post(regenerate))
@@ -144,8 +150,7 @@ async fn show(State(state): State<AppState>, Path(raw): Path<String>) -> Result<
     let current = keys.iter().find(|k| k.expires_at.is_none());
     let plain = current.map(|k| unseal(&state, k)).transpose()?;
     let (total_events, last_used_at) = state.store.webhook_usage(&trigger.trigger_ref).await?;
-    let settings: WebhookSettings = serde_json::from_str(&webhook.settings)
-        .map_err(|e| ApiError::Internal(format!("settings of {}: {e}", trigger.trigger_ref)))?;
+    let settings = open_settings(&state, &webhook)?.masked();
     Ok(data(json!({
         "ref": trigger.trigger_ref,
         "enabled": webhook.enabled,
@@ -159,5 +164,109 @@ async fn show(State(state): State<AppState>, Path(raw): Path<String>) -> Result<
             "expires_at": k.expires_at.map(rfc3339),
         })).collect::<Vec<_>>(),
         "settings": settings,
+    })))
+}
+
+/// The stored settings with their secrets opened.
+fn open_settings(state: &AppState, webhook: &WebhookRow) -> Result<WebhookSettings, ApiError> {
+    let stored: WebhookSettings = serde_json::from_str(&webhook.settings)
+        .map_err(|e| ApiError::Internal(format!("settings of {}: {e}", webhook.trigger_ref)))?;
+    stored
+        .opened(&state.master_key)
+        .map_err(|e| ApiError::Internal(format!("settings of {}: {e}", webhook.trigger_ref)))
+}
+
+async fn save_settings(state: &AppState, trigger_ref: &str, settings: &WebhookSettings) -> Result<(), ApiError> {
+    let sealed = serde_json::to_string(&settings.sealed(&state.master_key)).expect("settings serialize");
+    state.store.update_webhook_settings(trigger_ref, &sealed).await?;
+    state.targets.invalidate_all();
+    Ok(())
+}
+
+async fn webhook_of(state: &AppState, raw: &str) -> Result<WebhookRow, ApiError> {
+    let trigger = find(state, raw).await?;
+    state
+        .store
+        .get_webhook(&trigger.trigger_ref)
+        .await?
+        .ok_or_else(|| not_enabled(&trigger.trigger_ref))
+}
+
+fn refused(err: SettingsError) -> ApiError {
+    ApiError::BadRequest(err.to_string())
+}
+
+fn field<T: serde::de::DeserializeOwned>(name: &str, value: Value) -> Result<T, ApiError> {
+    serde_json::from_value(value).map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))
+}
+
+/// `PATCH .../webhooks`: any subset of the settings; all of it is checked
+/// before anything is saved, so a bad value changes nothing.
+async fn update_settings(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let changes: Map<String, Value> = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("body must be a JSON object of settings: {e}")))?;
+    let webhook = webhook_of(&state, &raw).await?;
+    let current = open_settings(&state, &webhook)?;
+    let mut next = current.clone();
+    for (name, value) in changes {
+        match name.as_str() {
+            "verification" => next.verification = field::<Option<VerificationConfig>>(&name, value)?,
+            "ip_allowlist" => {
+                let texts: Vec<String> = field(&name, value)?;
+                next.ip_allowlist = texts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, text)| {
+                        Cidr::parse(text).map_err(|e| ApiError::BadRequest(format!("ip_allowlist[{i}]: {e}")))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "rate_limit" => next.rate_limit = field::<Option<RateLimit>>(&name, value)?,
+            "max_payload_bytes" => next.max_payload_bytes = field(&name, value)?,
+            "dedup" => next.dedup = field(&name, value)?,
+            "methods" => {
+                let methods: Vec<String> = field(&name, value)?;
+                next.methods = methods.iter().map(|m| m.to_ascii_uppercase()).collect();
+            }
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "{other:?} is not a webhook setting (verification, ip_allowlist, rate_limit, \
+                     max_payload_bytes, dedup, methods)"
+                )));
+            }
+        }
+    }
+    next.unmask_secrets(&current).map_err(refused)?;
+    next.validate().map_err(refused)?;
+    save_settings(&state, &webhook.trigger_ref, &next).await?;
+    Ok(data(json!({"ref": webhook.trigger_ref, "settings": next.masked()})))
+}
+
+/// `POST .../webhooks/secret`: a new strong secret, added to the configured
+/// scheme's secrets and shown once.
+async fn add_secret(State(state): State<AppState>, Path(raw): Path<String>) -> Result<impl IntoResponse, ApiError> {
+    let webhook = webhook_of(&state, &raw).await?;
+    let mut settings = open_settings(&state, &webhook)?;
+    let Some(verification) = &mut settings.verification else {
+        return Err(ApiError::BadRequest(
+            "configure a verification scheme first (PATCH .../webhooks with \"verification\")".into(),
+        ));
+    };
+    let secret = generate_secret(verification.scheme).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "scheme {} verifies with a public key, not a shared secret",
+            verification.scheme
+        ))
+    })?;
+    verification.secrets.push(secret.clone());
+    settings.validate().map_err(refused)?;
+    save_settings(&state, &webhook.trigger_ref, &settings).await?;
+    Ok(data(json!({
+        "secret": secret,
+        "settings": settings.masked(),
     })))
 }

@@ -1,8 +1,12 @@
-//! Key → settings cache, so the receiver's hot path does no query.
-//! Local changes clear it at once; entries also expire after a short time so
-//! that changes made by other nodes sharing PostgreSQL are seen quickly.
+//! Key → settings cache, so the receiver's hot path does no query and no
+//! per-request parsing: settings are parsed, secrets opened and the verifier
+//! compiled once per load. Local changes clear it at once; entries also
+//! expire after a short time so that changes made by other nodes sharing
+//! PostgreSQL are seen quickly.
 
+use inlet_core::seal::MasterKey;
 use inlet_core::settings::WebhookSettings;
+use inlet_core::verify::{Scheme, Verifier};
 use inlet_store::{Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -10,8 +14,7 @@ use std::time::{Duration, Instant};
 
 const MAX_ENTRIES: usize = 100_000;
 
-/// A key's trigger and settings, parsed once.
-#[derive(Debug)]
+/// A key's trigger and settings, ready for the hot path.
 pub struct Target {
     pub key_id: String,
     pub trigger_ref: String,
@@ -19,6 +22,11 @@ pub struct Target {
     pub expires_at: Option<i64>,
     pub enabled: bool,
     pub settings: WebhookSettings,
+    pub verifier: Option<Verifier>,
+    /// Headers and query parameters that carry this trigger's shared secret,
+    /// never stored.
+    pub secret_headers: Vec<String>,
+    pub secret_query_param: Option<String>,
 }
 
 /// Key digest → (when loaded, target).
@@ -37,7 +45,12 @@ impl TargetCache {
         }
     }
 
-    pub async fn get(&self, store: &Store, digest: &[u8; 32]) -> Result<Option<Arc<Target>>, StoreError> {
+    pub async fn get(
+        &self,
+        store: &Store,
+        master_key: &MasterKey,
+        digest: &[u8; 32],
+    ) -> Result<Option<Arc<Target>>, StoreError> {
         if let Some((loaded, target)) = self.entries.read().expect("cache lock").get(digest)
             && loaded.elapsed() < self.ttl
         {
@@ -46,8 +59,16 @@ impl TargetCache {
         let Some(row) = store.receiver_target(digest).await? else {
             return Ok(None);
         };
-        let settings: WebhookSettings = serde_json::from_str(&row.settings)
-            .map_err(|e| StoreError::Corrupt(format!("webhook settings of {}: {e}", row.trigger_ref)))?;
+        let corrupt = |what: String| StoreError::Corrupt(format!("webhook settings of {}: {what}", row.trigger_ref));
+        let stored: WebhookSettings = serde_json::from_str(&row.settings).map_err(|e| corrupt(e.to_string()))?;
+        let settings = stored.opened(master_key).map_err(|e| corrupt(e.to_string()))?;
+        let verifier = settings
+            .verification
+            .as_ref()
+            .map(|v| v.compile())
+            .transpose()
+            .map_err(|e| corrupt(e.to_string()))?;
+        let (secret_headers, secret_query_param) = secret_carriers(&settings);
         let target = Arc::new(Target {
             key_id: row.key_id,
             trigger_ref: row.trigger_ref,
@@ -55,6 +76,9 @@ impl TargetCache {
             expires_at: row.expires_at,
             enabled: row.enabled,
             settings,
+            verifier,
+            secret_headers,
+            secret_query_param,
         });
         let mut entries = self.entries.write().expect("cache lock");
         if entries.len() >= MAX_ENTRIES {
@@ -66,5 +90,23 @@ impl TargetCache {
 
     pub fn invalidate_all(&self) {
         self.entries.write().expect("cache lock").clear();
+    }
+}
+
+/// Where the token schemes carry the secret verbatim.
+fn secret_carriers(settings: &WebhookSettings) -> (Vec<String>, Option<String>) {
+    let Some(v) = &settings.verification else {
+        return (Vec::new(), None);
+    };
+    match v.scheme {
+        Scheme::Token => (
+            v.header.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            v.query_param.clone(),
+        ),
+        Scheme::Okta => (
+            vec![v.header.as_deref().unwrap_or("authorization").to_ascii_lowercase()],
+            None,
+        ),
+        _ => (Vec::new(), None),
     }
 }

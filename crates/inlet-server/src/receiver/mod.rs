@@ -2,29 +2,29 @@
 //! event with its request-log row, and answer only after the commit.
 
 pub mod cache;
+pub mod limits;
 
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use cache::Target;
 use http_body_util::BodyExt;
 use inlet_core::clock::{now_micros, rfc3339};
 use inlet_core::keys::WebhookKey;
+use inlet_core::net::any_contains;
 use inlet_core::outcome::Outcome;
 use inlet_core::payload::{parse_body, parse_form};
 use inlet_core::redact::{REDACTED, is_credential_header};
+use inlet_core::verify::{Rejection, SignedRequest};
 use inlet_store::{NewEvent, ReceiveRecord, RequestLogRow};
 use serde_json::{Map, Value, json};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// How long a sender may take to deliver the body once headers are in.
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+use std::time::Instant;
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new().route("/api/v1/webhooks/{key}", axum::routing::any(receive))
@@ -43,6 +43,31 @@ struct Reception {
     user_agent: Option<String>,
 }
 
+/// What the answer to a request is, besides its outcome.
+struct Answer {
+    outcome: Outcome,
+    message: String,
+    body: Bytes,
+    /// Seconds for `Retry-After`, on 429.
+    retry_after: Option<u64>,
+}
+
+impl Answer {
+    fn new(outcome: Outcome, message: impl Into<String>) -> Self {
+        Self {
+            outcome,
+            message: message.into(),
+            body: Bytes::new(),
+            retry_after: None,
+        }
+    }
+
+    fn with_body(mut self, body: Bytes) -> Self {
+        self.body = body;
+        self
+    }
+}
+
 async fn receive(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -51,29 +76,37 @@ async fn receive(
 ) -> Response {
     let started = Instant::now();
     let received_at = now_micros();
-    let Some(key) = WebhookKey::parse(&raw_key) else {
+    let (parts, body) = request.into_parts();
+    let source_ip = client_ip(&state, peer.ip(), &parts.headers);
+    if let Err(retry_after) = state.limits.unknown_key_block(source_ip, received_at) {
+        return too_many_unknown_keys(retry_after);
+    }
+    let target = match WebhookKey::parse(&raw_key) {
+        None => None,
+        Some(key) => match state.targets.get(&state.store, &state.master_key, &key.digest()).await {
+            Ok(target) => target.filter(|t| t.expires_at.is_none_or(|at| at > received_at)),
+            Err(err) => {
+                tracing::error!(error = %err, "key lookup failed");
+                return error_body(Outcome::Error, "the store is unavailable; retry later");
+            }
+        },
+    };
+    let Some(target) = target else {
+        state.limits.count_unknown_key(source_ip, received_at);
         return unknown_key();
     };
-    let target = match state.targets.get(&state.store, &key.digest()).await {
-        Ok(Some(target)) if target.expires_at.is_none_or(|at| at > received_at) => target,
-        Ok(_) => return unknown_key(),
-        Err(err) => {
-            tracing::error!(error = %err, "key lookup failed");
-            return error_body(Outcome::Error, "the store is unavailable; retry later");
-        }
-    };
-    let (parts, body) = request.into_parts();
+    let query_pairs: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
     let reception = Reception {
         started,
         received_at,
-        source_ip: peer.ip(),
+        source_ip,
         method: parts.method.as_str().to_owned(),
-        query: parts
-            .uri
-            .query()
-            .and_then(|q| parse_form(q.as_bytes()).ok())
-            .unwrap_or_else(|| Value::Object(Map::new())),
-        headers: stored_headers(&parts.headers),
+        query: stored_query(parts.uri.query(), target.secret_query_param.as_deref()),
+        headers: stored_headers(&parts.headers, &target.secret_headers),
         user_agent: parts
             .headers
             .get(header::USER_AGENT)
@@ -81,25 +114,95 @@ async fn receive(
             .map(str::to_owned),
         target,
     };
-    let settings = &reception.target.settings;
+    let url = format!(
+        "{}{}",
+        state.public_base_url,
+        parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("")
+    );
+    match check(&state, &reception, &parts, &query_pairs, &url, body).await {
+        Ok(Accepted::Event {
+            payload,
+            raw,
+            delivery_id,
+        }) => accept(&state, reception, payload, raw, delivery_id).await,
+        Ok(Accepted::Handshake { reply, raw }) => {
+            let answer =
+                Answer::new(Outcome::Accepted, "answered the provider's verification handshake").with_body(raw);
+            record(&state, &reception, &answer).await;
+            reply
+        }
+        Err(answer) => {
+            record(&state, &reception, &answer).await;
+            rejection(&answer)
+        }
+    }
+}
 
-    if !reception.target.enabled {
-        return reject(
-            &state,
-            reception,
-            Outcome::Disabled,
-            "webhooks are disabled for this trigger",
-            Bytes::new(),
-        )
-        .await;
+enum Accepted {
+    Event {
+        payload: Value,
+        raw: Bytes,
+        delivery_id: Option<String>,
+    },
+    /// A provider's URL verification, answered instead of storing an event.
+    Handshake { reply: Response, raw: Bytes },
+}
+
+/// The receiver's checks, in their documented order.
+async fn check(
+    state: &AppState,
+    reception: &Reception,
+    parts: &axum::http::request::Parts,
+    query: &[(String, String)],
+    url: &str,
+    body: Body,
+) -> Result<Accepted, Answer> {
+    let target = &reception.target;
+    let settings = &target.settings;
+    if !target.enabled {
+        return Err(Answer::new(Outcome::Disabled, "webhooks are disabled for this trigger"));
+    }
+    if !settings.ip_allowlist.is_empty() && !any_contains(&settings.ip_allowlist, reception.source_ip) {
+        return Err(Answer::new(
+            Outcome::IpDenied,
+            format!(
+                "client address {} is not in this webhook's IP allowlist",
+                reception.source_ip
+            ),
+        ));
+    }
+    if let Some(limit) = settings.rate_limit
+        && let Err(retry_after) = state.limits.acquire_key(&target.key_id, limit, reception.received_at)
+    {
+        let mut answer = Answer::new(
+            Outcome::RateLimited,
+            format!(
+                "more than {} requests in {} s; retry after {retry_after} s",
+                limit.requests, limit.window_seconds
+            ),
+        );
+        answer.retry_after = Some(retry_after);
+        return Err(answer);
+    }
+    let signed = |body| signed_request(parts, url, query, body);
+    // Okta verifies an endpoint with a GET before it sends anything signed.
+    if let Some(verifier) = &target.verifier
+        && let Some(reply) = verifier.pre_verify_handshake(&signed(&[]))
+    {
+        return Ok(Accepted::Handshake {
+            reply: (StatusCode::OK, Json(reply)).into_response(),
+            raw: Bytes::new(),
+        });
     }
     if !settings.allows_method(parts.method.as_str()) {
-        let message = format!(
-            "method {} is not accepted; allowed: {}",
-            parts.method,
-            settings.methods.join(", ")
-        );
-        return reject(&state, reception, Outcome::MethodNotAllowed, &message, Bytes::new()).await;
+        return Err(Answer::new(
+            Outcome::MethodNotAllowed,
+            format!(
+                "method {} is not accepted; allowed: {}",
+                parts.method,
+                settings.methods.join(", ")
+            ),
+        ));
     }
     let limit = settings.max_payload_bytes;
     let declared = parts
@@ -107,45 +210,90 @@ async fn receive(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        let message = format!(
-            "body of {} bytes exceeds the limit of {limit} bytes",
-            declared.unwrap_or(0)
-        );
-        return reject(&state, reception, Outcome::TooLarge, &message, Bytes::new()).await;
+    if let Some(declared) = declared.filter(|len| *len > limit) {
+        return Err(Answer::new(
+            Outcome::TooLarge,
+            format!("body of {declared} bytes exceeds the limit of {limit} bytes"),
+        ));
     }
-    let raw = match tokio::time::timeout(BODY_READ_TIMEOUT, read_limited(body, limit)).await {
+    let raw = match tokio::time::timeout(state.body_timeout, read_limited(body, limit)).await {
         Ok(Ok(raw)) => raw,
         Ok(Err(BodyError::TooLarge)) => {
-            let message = format!("body exceeds the limit of {limit} bytes");
-            return reject(&state, reception, Outcome::TooLarge, &message, Bytes::new()).await;
+            return Err(Answer::new(
+                Outcome::TooLarge,
+                format!("body exceeds the limit of {limit} bytes"),
+            ));
         }
-        Ok(Err(BodyError::Broken)) => {
-            return reject(
-                &state,
-                reception,
-                Outcome::InvalidPayload,
-                "the body could not be read",
-                Bytes::new(),
-            )
-            .await;
-        }
+        Ok(Err(BodyError::Broken)) => return Err(Answer::new(Outcome::InvalidPayload, "the body could not be read")),
         Err(_) => {
-            let message = format!("the body was not received within {} s", BODY_READ_TIMEOUT.as_secs());
-            return reject(&state, reception, Outcome::Timeout, &message, Bytes::new()).await;
+            return Err(Answer::new(
+                Outcome::Timeout,
+                format!("the body was not received within {} s", state.body_timeout.as_secs()),
+            ));
         }
     };
+    if let Some(verifier) = &target.verifier
+        && let Err(rejection) = verifier.verify(&signed(&raw), reception.received_at / 1_000_000)
+    {
+        let outcome = match rejection {
+            Rejection::BadSignature(_) => Outcome::BadSignature,
+            Rejection::StaleTimestamp(_) => Outcome::StaleTimestamp,
+        };
+        return Err(Answer::new(outcome, rejection.message()).with_body(raw));
+    }
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let payload = match parse_body(content_type, &raw) {
         Ok(payload) => payload,
-        Err(err) => {
-            return reject(&state, reception, Outcome::InvalidPayload, &err.to_string(), raw).await;
-        }
+        Err(err) => return Err(Answer::new(Outcome::InvalidPayload, err.to_string()).with_body(raw)),
     };
-    accept(&state, reception, payload, raw).await
+    let mut delivery_id = None;
+    if let Some(verifier) = &target.verifier {
+        let request = signed(&raw);
+        if let Some(reply) = verifier.handshake(&request, Some(&payload)) {
+            return Ok(Accepted::Handshake {
+                reply: (StatusCode::OK, Json(reply)).into_response(),
+                raw,
+            });
+        }
+        if let Some(text) = verifier.handshake_text(&request, Some(&payload)) {
+            return Ok(Accepted::Handshake {
+                reply: (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], text).into_response(),
+                raw,
+            });
+        }
+        if settings.dedup {
+            delivery_id = verifier.delivery_id(&request, Some(&payload));
+        }
+    }
+    Ok(Accepted::Event {
+        payload,
+        raw,
+        delivery_id,
+    })
 }
 
-async fn accept(state: &AppState, reception: Reception, payload: Value, raw: Bytes) -> Response {
+fn signed_request<'a>(
+    parts: &'a axum::http::request::Parts,
+    url: &'a str,
+    query: &'a [(String, String)],
+    body: &'a [u8],
+) -> SignedRequest<'a, HeaderMap> {
+    SignedRequest {
+        method: parts.method.as_str(),
+        url,
+        headers: &parts.headers,
+        query,
+        body,
+    }
+}
+
+async fn accept(
+    state: &AppState,
+    reception: Reception,
+    payload: Value,
+    raw: Bytes,
+    delivery_id: Option<String>,
+) -> Response {
     let event_id = uuid::Uuid::now_v7().to_string();
     let metadata = json!({
         "source": "webhook",
@@ -155,6 +303,7 @@ async fn accept(state: &AppState, reception: Reception, payload: Value, raw: Byt
         "user_agent": reception.user_agent,
         "headers": reception.headers,
         "query": reception.query,
+        "delivery_id": delivery_id,
     });
     let event = NewEvent {
         id: event_id.clone(),
@@ -162,10 +311,10 @@ async fn accept(state: &AppState, reception: Reception, payload: Value, raw: Byt
         payload: payload.to_string(),
         metadata: metadata.to_string(),
         source: "webhook".into(),
-        delivery_id: None,
+        delivery_id,
         created_at: reception.received_at,
     };
-    let mut log = log_row(&reception, Outcome::Accepted, "", raw);
+    let mut log = log_row(&reception, &Answer::new(Outcome::Accepted, "").with_body(raw));
     log.event_id = Some(event_id);
     let record = ReceiveRecord {
         event: Some(event),
@@ -185,19 +334,39 @@ async fn accept(state: &AppState, reception: Reception, payload: Value, raw: Byt
     }
 }
 
-async fn reject(state: &AppState, reception: Reception, outcome: Outcome, message: &str, raw: Bytes) -> Response {
+/// Logs a request that created no event.
+async fn record(state: &AppState, reception: &Reception, answer: &Answer) {
     let record = ReceiveRecord {
         event: None,
-        log: log_row(&reception, outcome, message, raw),
+        log: log_row(reception, answer),
         key_id: Some(reception.target.key_id.clone()),
     };
     if let Err(err) = state.store.record_request(record).await {
         tracing::error!(error = %err, "could not log a rejected request");
     }
-    error_body(outcome, message)
 }
 
-fn log_row(reception: &Reception, outcome: Outcome, message: &str, raw: Bytes) -> RequestLogRow {
+fn rejection(answer: &Answer) -> Response {
+    let mut response = error_body(answer.outcome, &answer.message);
+    if let Some(seconds) = answer.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+fn client_ip(state: &AppState, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    if state.trusted_proxies.is_empty() {
+        return peer;
+    }
+    let values = |name: &str| -> Vec<&str> { headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect() };
+    state
+        .trusted_proxies
+        .client_ip(peer, &values("x-forwarded-for"), &values("forwarded"))
+}
+
+fn log_row(reception: &Reception, answer: &Answer) -> RequestLogRow {
     RequestLogRow {
         id: uuid::Uuid::now_v7().to_string(),
         trigger_ref: Some(reception.target.trigger_ref.clone()),
@@ -209,11 +378,11 @@ fn log_row(reception: &Reception, outcome: Outcome, message: &str, raw: Bytes) -
         path: format!("/api/v1/webhooks/{}…", reception.target.key_prefix),
         query: reception.query.to_string(),
         headers: reception.headers.to_string(),
-        body: raw.to_vec(),
+        body: answer.body.to_vec(),
         body_truncated: false,
-        outcome: outcome.as_str().into(),
-        status_code: outcome.status().into(),
-        message: message.into(),
+        outcome: answer.outcome.as_str().into(),
+        status_code: answer.outcome.status().into(),
+        message: answer.message.clone(),
         processing_us: reception.started.elapsed().as_micros() as i64,
         event_id: None,
     }
@@ -221,10 +390,10 @@ fn log_row(reception: &Reception, outcome: Outcome, message: &str, raw: Bytes) -
 
 /// Headers as stored in the log and event metadata: lower-case names,
 /// credentials replaced, repeated headers joined.
-fn stored_headers(headers: &HeaderMap) -> Value {
+fn stored_headers(headers: &HeaderMap, secret_headers: &[String]) -> Value {
     let mut object = Map::new();
     for name in headers.keys() {
-        let value = if is_credential_header(name.as_str(), &[]) {
+        let value = if is_credential_header(name.as_str(), secret_headers) {
             REDACTED.to_owned()
         } else {
             headers
@@ -237,6 +406,19 @@ fn stored_headers(headers: &HeaderMap) -> Value {
         object.insert(name.as_str().to_owned(), Value::String(value));
     }
     Value::Object(object)
+}
+
+/// Query parameters as stored, without the one carrying a shared secret.
+fn stored_query(query: Option<&str>, secret_param: Option<&str>) -> Value {
+    let mut value = query
+        .and_then(|q| parse_form(q.as_bytes()).ok())
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    if let (Some(param), Value::Object(object)) = (secret_param, &mut value)
+        && let Some(v) = object.get_mut(param)
+    {
+        *v = Value::String(REDACTED.into());
+    }
+    value
 }
 
 enum BodyError {
@@ -259,6 +441,18 @@ async fn read_limited(body: Body, limit: u64) -> Result<Bytes, BodyError> {
         }
     }
     Ok(buffer.freeze())
+}
+
+fn too_many_unknown_keys(retry_after: u64) -> Response {
+    let mut response = error_body_with(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "too many requests to unknown webhook keys from this address",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
 }
 
 fn unknown_key() -> Response {
