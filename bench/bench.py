@@ -449,7 +449,7 @@ def check_stored(system, before, after, r):
 
 def profile_start(pid):
     out = os.path.join(WORK, "perf.data")
-    argv = ["perf", "record", "-F", "499", "-e", "cpu-clock", "-g", "-p", str(pid), "-o", out]
+    argv = ["perf", "record", "-F", "250", "-e", "cpu-clock", "--call-graph", "dwarf,16384", "-p", str(pid), "-o", out]
     return spawn("perf", argv), out
 
 
