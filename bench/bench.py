@@ -33,7 +33,11 @@ DRAIN_SECONDS = int(os.environ.get("BENCH_DRAIN_SECONDS", "120"))
 # Optional: a data dir to start Inlet-on-SQLite on instead of a fresh one (bench/growth).
 SQLITE_DATA_DIR = os.environ.get("BENCH_SQLITE_DATA_DIR")
 RESULTS_FILE = os.environ.get("BENCH_RESULTS")
-PROFILE = os.environ.get("BENCH_PROFILE")  # "perf": record Inlet-on-SQLite during its first round
+# Comma list: "perf" records Inlet's CPU samples (perf record, dwarf call graphs),
+# "stat" counts its CPU time, context switches and fsyncs (perf stat); both during
+# the first round of BENCH_PROFILE_SYSTEM (default inlet-sqlite).
+PROFILE = [p for p in os.environ.get("BENCH_PROFILE", "").split(",") if p]
+PROFILE_SYSTEM = os.environ.get("BENCH_PROFILE_SYSTEM", "inlet-sqlite")
 
 WORK = os.environ["BENCH_WORK"]
 ROOT = os.environ["BENCH_ROOT"]
@@ -448,9 +452,32 @@ def check_stored(system, before, after, r):
 
 
 def profile_start(pid):
-    out = os.path.join(WORK, "perf.data")
-    argv = ["perf", "record", "-F", "250", "-e", "cpu-clock", "--call-graph", "dwarf,16384", "-p", str(pid), "-o", out]
-    return spawn("perf", argv), out
+    """perf record / perf stat attached to pid; returns [(process, output file)]."""
+    procs = []
+    if "perf" in PROFILE:
+        out = os.path.join(WORK, "perf.data")
+        argv = ["perf", "record", "-F", "250", "-e", "cpu-clock", "--call-graph", "dwarf,16384",
+                "-p", str(pid), "-o", out]
+        procs.append((spawn("perf", argv), out))
+    if "stat" in PROFILE:
+        out = os.path.join(WORK, "perf-stat.txt")
+        argv = ["perf", "stat", "-e", "task-clock,context-switches,cpu-migrations,"
+                "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_pwrite64,"
+                "syscalls:sys_enter_futex", "-p", str(pid), "-o", out]
+        procs.append((spawn("perf-stat", argv), out))
+    return procs
+
+
+def profile_stop(procs, requests):
+    for proc, out in procs:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        log(f"profile: {out}")
+        if out.endswith(".txt"):
+            with open(out) as f:
+                text = f.read()
+            print(text, file=sys.stderr)
+            log(f"profile: {requests} requests answered during the window")
 
 
 def main():
@@ -481,14 +508,10 @@ def main():
         order = systems[k:] + systems[:k]
         for s in order:
             before = s.count_events(TRIGGER)
-            perf = None
-            if PROFILE == "perf" and rnd == 0 and s.name == "inlet-sqlite":
-                perf = profile_start(s.pid())
+            prof = profile_start(s.pid()) if PROFILE and rnd == 0 and s.name == PROFILE_SYSTEM else []
             r = run_wrk(s.url, script)
-            if perf:
-                perf[0].send_signal(signal.SIGINT)
-                perf[0].wait(timeout=60)
-                log(f"perf data: {perf[1]}")
+            if prof:
+                profile_stop(prof, r["requests"])
             if before is not None:
                 all_ok &= check_stored(s, before, s.count_events(TRIGGER), r)
             results[s.name].append(r)
