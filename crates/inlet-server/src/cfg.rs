@@ -39,6 +39,9 @@ pub struct Config {
     /// Requests to unknown keys one client address may make per minute
     /// before all its requests are refused for a while (key probing).
     pub unknown_key_limit_per_minute: u32,
+    /// Rule evaluation and execution workers (the `[engine]` table).
+    #[serde(default)]
+    pub engine: inlet_engine::EngineConfig,
 }
 
 fn list_or_commas<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
@@ -75,6 +78,7 @@ impl Default for Config {
             header_timeout_seconds: 10,
             body_timeout_seconds: 30,
             unknown_key_limit_per_minute: 60,
+            engine: inlet_engine::EngineConfig::default(),
         }
     }
 }
@@ -161,6 +165,7 @@ impl Config {
                 "log_retention_days (INLET_LOG_RETENTION_DAYS) must be at least 1".into(),
             ));
         }
+        self.engine.validate().map_err(ConfigError)?;
         Ok(())
     }
 

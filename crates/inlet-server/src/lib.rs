@@ -65,6 +65,7 @@ impl App {
     pub async fn prepare(cfg: &Config, public_addr: SocketAddr) -> anyhow::Result<Self> {
         bootstrap::prepare_data_dir(cfg)?;
         let master_key = bootstrap::master_key(cfg)?;
+        inlet_engine::runner::install_crypto_provider();
         let store = bootstrap::open_store(cfg).await?;
         let first_token = bootstrap::ensure_admin_token(cfg, &store).await?;
         let packs = packs::load_packs(&cfg.packs_dir, &store).await?;
@@ -74,6 +75,8 @@ impl App {
             BackendKind::Sqlite => Duration::from_secs(60),
             BackendKind::Postgres => Duration::from_secs(2),
         };
+        let engine =
+            inlet_engine::EngineHandle::start(store.clone(), cfg.engine.clone()).map_err(anyhow::Error::msg)?;
         let state = AppState {
             store,
             master_key,
@@ -82,6 +85,7 @@ impl App {
             limits: Arc::new(receiver::limits::Limiters::new(cfg.unknown_key_limit_per_minute)),
             trusted_proxies: Arc::new(cfg.trusted_proxies()?),
             body_timeout: Duration::from_secs(cfg.body_timeout_seconds),
+            engine,
         };
         Ok(Self {
             state,
@@ -127,6 +131,7 @@ impl App {
         tracing::info!("stopping: finishing in-flight requests");
         let _ = stop.send(true);
         while servers.join_next().await.is_some() {}
+        state.engine.stop().await;
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -1,7 +1,9 @@
-//! Loading packs from disk: `<packs_dir>/<pack>/pack.yaml` and
-//! `<packs_dir>/<pack>/triggers/*.yaml`. Loading is idempotent, and a broken
-//! file is reported with its path and line while the rest still loads.
+//! Loading packs from disk: `<packs_dir>/<pack>/pack.yaml`,
+//! `<packs_dir>/<pack>/triggers/*.yaml`, `actions/*.yaml` and `rules/*.yaml`
+//! (all actions before any rule). Loading is idempotent, and a broken file is
+//! reported with its path and line while the rest still loads.
 
+use inlet_core::automation::{parse_action_yaml, parse_rule_yaml};
 use inlet_core::pack::{PackError, parse_manifest, parse_trigger};
 use inlet_store::{NewTrigger, Store};
 use std::path::Path;
@@ -11,6 +13,8 @@ pub struct PackReport {
     pub packs: usize,
     pub triggers_created: usize,
     pub triggers_seen: usize,
+    pub actions_seen: usize,
+    pub rules_seen: usize,
     pub errors: Vec<PackError>,
 }
 
@@ -25,6 +29,8 @@ pub async fn load_packs(dir: &Path, store: &Store) -> anyhow::Result<PackReport>
         .filter(|p| p.is_dir())
         .collect();
     pack_dirs.sort();
+    let mut action_files = Vec::new();
+    let mut rule_files = Vec::new();
     for pack_dir in pack_dirs {
         let manifest_path = pack_dir.join("pack.yaml");
         let manifest = match read(&manifest_path).and_then(|text| parse_manifest(&text, &shown(&manifest_path))) {
@@ -55,6 +61,48 @@ pub async fn load_packs(dir: &Path, store: &Store) -> anyhow::Result<PackReport>
                 report.triggers_created += 1;
             }
         }
+        for path in yaml_files(&pack_dir.join("actions")) {
+            action_files.push((manifest.name.clone(), path));
+        }
+        for path in yaml_files(&pack_dir.join("rules")) {
+            rule_files.push((manifest.name.clone(), path));
+        }
+    }
+    for (pack, path) in action_files {
+        let loaded = read(&path)
+            .and_then(|text| parse_action_yaml(&text, &shown(&path)).map_err(from_automation))
+            .and_then(|spec| in_pack(&path, &pack, spec.pack().to_owned(), spec))
+            .and_then(|spec| crate::api::new_action(&spec).map_err(|e| refused(&path, e)));
+        match loaded {
+            Ok(new) => {
+                store.upsert_action(&new).await?;
+                report.actions_seen += 1;
+            }
+            Err(err) => report.errors.push(err),
+        }
+    }
+    for (pack, path) in rule_files {
+        let loaded = read(&path)
+            .and_then(|text| parse_rule_yaml(&text, &shown(&path)).map_err(from_automation))
+            .and_then(|spec| in_pack(&path, &pack, spec.pack().to_owned(), spec))
+            .and_then(|spec| crate::api::new_rule(&spec).map_err(|e| refused(&path, e)));
+        let new = match loaded {
+            Ok(new) => new,
+            Err(err) => {
+                report.errors.push(err);
+                continue;
+            }
+        };
+        if store.get_action(&new.action_ref).await?.is_none() {
+            report.errors.push(PackError {
+                path: shown(&path),
+                line: None,
+                message: format!("action: no action {}", new.action_ref),
+            });
+            continue;
+        }
+        store.upsert_rule(&new).await?;
+        report.rules_seen += 1;
     }
     for err in &report.errors {
         tracing::error!("pack file not loaded: {err}");
@@ -85,4 +133,33 @@ fn yaml_files(dir: &Path) -> Vec<std::path::PathBuf> {
         .unwrap_or_default();
     files.sort();
     files
+}
+
+fn refused(path: &Path, err: inlet_core::expr::ExprError) -> PackError {
+    PackError {
+        path: shown(path),
+        line: None,
+        message: err.to_string(),
+    }
+}
+
+/// A pack's actions and rules are named `<pack>.<name>`.
+fn in_pack<T>(path: &Path, pack: &str, spec_pack: String, spec: T) -> Result<T, PackError> {
+    if spec_pack == pack {
+        Ok(spec)
+    } else {
+        Err(PackError {
+            path: shown(path),
+            line: None,
+            message: format!("ref must start with `{pack}.` (the pack's name)"),
+        })
+    }
+}
+
+fn from_automation(e: inlet_core::automation::PackError) -> PackError {
+    PackError {
+        path: e.path,
+        line: e.line,
+        message: e.message,
+    }
 }

@@ -2,6 +2,7 @@ use crate::receiver::cache::TargetCache;
 use crate::receiver::limits::Limiters;
 use inlet_core::net::TrustedProxies;
 use inlet_core::seal::MasterKey;
+use inlet_engine::EngineHandle;
 use inlet_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ pub struct AppState {
     pub limits: Arc<Limiters>,
     pub trusted_proxies: Arc<TrustedProxies>,
     pub body_timeout: Duration,
+    pub engine: EngineHandle,
 }
 
 impl AppState {

@@ -2,8 +2,10 @@
 //! PostgreSQL (several nodes). SQL is written once with `$n` placeholders,
 //! which both backends accept, and run on whichever pool is configured.
 
+mod automation;
 mod error;
 mod events;
+mod executions;
 mod request_log;
 mod rows;
 mod tokens;
@@ -14,8 +16,13 @@ mod writer;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
+pub use automation::{ActionRow, AutomationVersion, NewAction, NewRule, RuleRow};
 pub use error::StoreError;
 pub use events::EventFilter;
+pub use executions::{
+    AttemptEnd, AttemptRow, CancelResult, CreatedExecution, EvaluationRow, EventEvaluation, ExecutionFilter,
+    ExecutionRow, NewEvaluation, NewExecution, status,
+};
 pub use request_log::LogFilter;
 pub use rows::*;
 pub use writer::{Receipt, ReceiveRecord};

@@ -10,7 +10,7 @@ use inlet_core::keys::digest;
 
 /// Tokens are looked up by their SHA-256 digest, so comparing digests in the
 /// database leaks nothing usable about the token itself.
-pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn require_token(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -21,7 +21,11 @@ pub async fn require_token(State(state): State<AppState>, request: Request, next
         return ApiError::Unauthorized.into_response();
     };
     match state.store.find_token(&digest(token)).await {
-        Ok(Some(_)) => next.run(request).await,
+        Ok(Some(token)) => {
+            // Handlers that record who did something (replays) read the token's name.
+            request.extensions_mut().insert(token);
+            next.run(request).await
+        }
         Ok(None) => ApiError::Unauthorized.into_response(),
         Err(err) => ApiError::from(err).into_response(),
     }

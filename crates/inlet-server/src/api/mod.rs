@@ -1,12 +1,18 @@
 //! The management API under `/api/v1`: one router per resource, all behind
 //! the bearer-token check.
 
+mod actions;
 mod auth;
 mod events;
+mod executions;
 mod pagination;
+mod rules;
 mod triggers;
 mod webhook_log;
 mod webhooks;
+
+pub(crate) use actions::new_action;
+pub(crate) use rules::new_rule;
 
 use crate::state::AppState;
 use axum::Router;
@@ -17,6 +23,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(webhooks::router())
         .merge(events::router())
         .merge(webhook_log::router())
+        .merge(rules::router())
+        .merge(actions::router())
+        .merge(executions::router())
         .route_layer(axum::middleware::from_fn_with_state(state, auth::require_token))
 }
 

@@ -321,7 +321,12 @@ async fn accept(
         log,
         key_id: Some(reception.target.key_id.clone()),
     };
-    match state.store.record_request(record).await {
+    match state
+        .store
+        .record_request(record)
+        .await
+        .inspect(|_| state.engine.notify())
+    {
         Ok(receipt) => (
             StatusCode::OK,
             Json(json!({"data": {"event_id": receipt.event_id, "duplicate": receipt.duplicate}})),

@@ -1,0 +1,642 @@
+//! Executions: evaluation records, execution rows, claiming with leases,
+//! attempts, cancel and retry.
+
+use crate::{Backend, EventRow, NewEvent, Store, StoreError, on_pool};
+use inlet_core::clock::now_micros;
+use serde::Serialize;
+
+/// Statuses an execution can be in.
+pub mod status {
+    pub const QUEUED: &str = "queued";
+    pub const RUNNING: &str = "running";
+    pub const SUCCEEDED: &str = "succeeded";
+    pub const FAILED: &str = "failed";
+    pub const RETRYING: &str = "retrying";
+    pub const DEAD: &str = "dead";
+    pub const CANCELLED: &str = "cancelled";
+    pub const ALL: &[&str] = &[QUEUED, RUNNING, SUCCEEDED, FAILED, RETRYING, DEAD, CANCELLED];
+
+    pub fn is_terminal(status: &str) -> bool {
+        matches!(status, SUCCEEDED | FAILED | DEAD | CANCELLED)
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct ExecutionRow {
+    pub id: String,
+    pub action_ref: String,
+    pub rule_ref: Option<String>,
+    pub event_id: Option<String>,
+    pub source: String,
+    pub status: String,
+    pub attempt: i64,
+    pub max_attempts: i64,
+    pub params: String,
+    pub debounce_key: Option<String>,
+    pub next_run_at: i64,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<i64>,
+    pub cancel_requested: bool,
+    pub result: Option<String>,
+    pub output: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewExecution {
+    pub id: String,
+    pub action_ref: String,
+    pub rule_ref: Option<String>,
+    pub event_id: Option<String>,
+    /// `event` (a rule matched), `replay`, `api`.
+    pub source: String,
+    pub max_attempts: i64,
+    /// Rendered parameters (JSON).
+    pub params: String,
+    /// Set for a debouncing rule: the burst this execution gathers.
+    pub debounce_key: Option<String>,
+    pub next_run_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct AttemptRow {
+    pub execution_id: String,
+    pub attempt: i64,
+    pub worker: String,
+    /// running | succeeded | failed | cancelled | lost
+    pub status: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub exit_code: Option<i64>,
+    pub http_status: Option<i64>,
+    pub summary: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct EvaluationRow {
+    pub event_id: String,
+    pub rule_ref: String,
+    /// matched | not_matched | error
+    pub outcome: String,
+    pub reason: String,
+    pub execution_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// The verdict of one rule on one event, and the execution it makes.
+#[derive(Debug, Clone)]
+pub struct NewEvaluation {
+    pub rule_ref: String,
+    pub outcome: String,
+    pub reason: String,
+    pub execution: Option<NewExecution>,
+}
+
+/// An event evaluated against every enabled rule of its trigger.
+#[derive(Debug, Clone)]
+pub struct EventEvaluation {
+    pub event_id: String,
+    pub evaluations: Vec<NewEvaluation>,
+}
+
+/// What one committed evaluation made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedExecution {
+    pub id: String,
+    pub next_run_at: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    pub action_ref: Option<String>,
+    pub rule_ref: Option<String>,
+    pub event_id: Option<String>,
+    pub status: Option<String>,
+    pub before_id: Option<String>,
+    pub limit: i64,
+}
+
+/// The end of an attempt, as the worker reports it.
+#[derive(Debug, Clone)]
+pub struct AttemptEnd {
+    pub execution_id: String,
+    pub owner: String,
+    pub attempt: i64,
+    /// The attempt row's status: succeeded | failed | cancelled.
+    pub attempt_status: String,
+    pub exit_code: Option<i64>,
+    pub http_status: Option<i64>,
+    pub summary: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    /// The execution's next status: succeeded | failed | retrying | dead | cancelled.
+    pub status: String,
+    /// For `retrying`: when to run again.
+    pub next_run_at: Option<i64>,
+    /// Result summary (JSON) kept on the execution.
+    pub result: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelResult {
+    /// It had not started: it is cancelled.
+    Cancelled,
+    /// It is running: its worker was asked to stop it.
+    Requested,
+    /// It has already ended.
+    AlreadyEnded,
+}
+
+macro_rules! select_executions {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, action_ref, rule_ref, event_id, source, status, attempt, max_attempts, params, \
+             debounce_key, next_run_at, lease_owner, lease_expires_at, cancel_requested, result, output, \
+             created_at, started_at, finished_at, updated_at FROM executions ",
+            $tail
+        )
+    };
+}
+
+const RETURNING_EXECUTION: &str = " RETURNING id, action_ref, rule_ref, event_id, source, status, attempt, \
+     max_attempts, params, debounce_key, next_run_at, lease_owner, lease_expires_at, cancel_requested, result, \
+     output, created_at, started_at, finished_at, updated_at";
+
+/// Due: waiting and its time has come, or running under a lease that expired
+/// (its worker is gone).
+const DUE: &str = "((e.status IN ('queued', 'retrying') AND e.next_run_at <= $3) \
+     OR (e.status = 'running' AND e.lease_expires_at < $3))";
+
+const CLAIM_SET: &str = "UPDATE executions SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
+     attempt = attempt + 1, started_at = COALESCE(started_at, $3), updated_at = $3 ";
+
+/// Inserts one execution (`$1..$10`, created at `$11`).
+const INSERT_EXECUTION: &str = "INSERT INTO executions (id, action_ref, rule_ref, event_id, source, status, \
+     max_attempts, params, debounce_key, next_run_at, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $10)";
+
+macro_rules! bind_execution {
+    ($query:expr, $x:expr, $now:expr) => {
+        $query
+            .bind(&$x.id)
+            .bind(&$x.action_ref)
+            .bind(&$x.rule_ref)
+            .bind(&$x.event_id)
+            .bind(&$x.source)
+            .bind($x.max_attempts)
+            .bind(&$x.params)
+            .bind(&$x.debounce_key)
+            .bind($x.next_run_at)
+            .bind($now)
+    };
+}
+
+macro_rules! commit_evaluations_in {
+    ($pool:expr, $batch:expr) => {{
+        let mut tx = $pool.begin().await?;
+        let now = now_micros();
+        let mut created = Vec::new();
+        for event in $batch {
+            for ev in &event.evaluations {
+                let inserted = sqlx::query(
+                    "INSERT INTO rule_evaluations (event_id, rule_ref, outcome, reason, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id, rule_ref) DO NOTHING",
+                )
+                .bind(&event.event_id)
+                .bind(&ev.rule_ref)
+                .bind(&ev.outcome)
+                .bind(&ev.reason)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                // Evaluated already (another node, or before a crash): nothing more.
+                let (1, Some(x)) = (inserted, &ev.execution) else {
+                    continue;
+                };
+                let id: String = if x.debounce_key.is_some() {
+                    // Debounce: the queued execution of this burst takes the newer
+                    // event and waits the quiet period again.
+                    let sql = format!(
+                        "{INSERT_EXECUTION} ON CONFLICT (rule_ref, debounce_key) \
+                         WHERE debounce_key IS NOT NULL AND status = 'queued' \
+                         DO UPDATE SET event_id = excluded.event_id, params = excluded.params, \
+                         next_run_at = excluded.next_run_at, updated_at = excluded.updated_at RETURNING id"
+                    );
+                    let (id,): (String,) = bind_execution!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), x, now)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    id
+                } else {
+                    bind_execution!(sqlx::query(INSERT_EXECUTION), x, now)
+                        .execute(&mut *tx)
+                        .await?;
+                    x.id.clone()
+                };
+                sqlx::query("UPDATE rule_evaluations SET execution_id = $1 WHERE event_id = $2 AND rule_ref = $3")
+                    .bind(&id)
+                    .bind(&event.event_id)
+                    .bind(&ev.rule_ref)
+                    .execute(&mut *tx)
+                    .await?;
+                created.push(CreatedExecution {
+                    id,
+                    next_run_at: x.next_run_at,
+                });
+            }
+            sqlx::query("UPDATE events SET processed = TRUE WHERE id = $1")
+                .bind(&event.event_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok::<_, StoreError>(created)
+    }};
+}
+
+impl Store {
+    /// Events not yet evaluated, oldest first.
+    pub async fn unprocessed_events(&self, limit: i64) -> Result<Vec<EventRow>, StoreError> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, trigger_ref, payload, metadata, source, delivery_id, processed, created_at FROM events \
+                 WHERE processed = FALSE ORDER BY id LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        })?)
+    }
+
+    /// Commits the evaluations of a batch of events in one transaction: each
+    /// (event, rule) record is written once (a record already there means the
+    /// pair was evaluated before, and its execution is not made again), the
+    /// executions of new matches are created, and the events are marked processed.
+    pub async fn commit_evaluations(&self, batch: &[EventEvaluation]) -> Result<Vec<CreatedExecution>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite { read, .. } => commit_evaluations_in!(read, batch),
+            Backend::Postgres(pool) => commit_evaluations_in!(pool, batch),
+        }
+    }
+
+    /// Creates an execution outside rule evaluation (replays).
+    pub async fn insert_execution(&self, x: &NewExecution) -> Result<(), StoreError> {
+        let now = now_micros();
+        on_pool!(self, |pool| {
+            bind_execution!(sqlx::query(INSERT_EXECUTION), x, now)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Stores an event that did not come through the receiver (API, replay).
+    pub async fn insert_event(&self, e: &NewEvent) -> Result<(), StoreError> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO events (id, trigger_ref, payload, metadata, source, delivery_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&e.id)
+            .bind(&e.trigger_ref)
+            .bind(&e.payload)
+            .bind(&e.metadata)
+            .bind(&e.source)
+            .bind(&e.delivery_id)
+            .bind(e.created_at)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })
+        .map_err(StoreError::from_insert)?;
+        Ok(())
+    }
+
+    pub async fn evaluations_for_event(&self, event_id: &str) -> Result<Vec<EvaluationRow>, StoreError> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT event_id, rule_ref, outcome, reason, execution_id, created_at FROM rule_evaluations \
+                 WHERE event_id = $1 ORDER BY rule_ref",
+            )
+            .bind(event_id)
+            .fetch_all(pool)
+            .await
+        })?)
+    }
+
+    /// The raw body and stored headers of the accepted request behind an event.
+    pub async fn original_request(&self, event_id: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as("SELECT body, headers FROM request_log WHERE event_id = $1 AND outcome = 'accepted' LIMIT 1")
+                .bind(event_id)
+                .fetch_optional(pool)
+                .await
+        })?)
+    }
+
+    /// Claims one due execution for `owner` until `lease_until`: the oldest
+    /// queued or retrying one whose time has come, or a running one whose lease
+    /// expired, among actions below their concurrency limit. The attempt count
+    /// goes up by one. SQLite: one `UPDATE ... WHERE id = (SELECT ...)`, which
+    /// its single writer serialises; PostgreSQL: `FOR UPDATE SKIP LOCKED`, and
+    /// a per-action advisory lock around the concurrency check.
+    pub async fn claim_execution(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<ExecutionRow>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite { read, .. } => {
+                let sql = format!(
+                    "{CLAIM_SET} WHERE id = (SELECT e.id FROM executions e LEFT JOIN actions a ON a.ref = e.action_ref \
+                     WHERE {DUE} AND (a.concurrency IS NULL OR a.concurrency > (SELECT COUNT(*) FROM executions r \
+                     WHERE r.action_ref = e.action_ref AND r.status = 'running' AND r.lease_expires_at >= $3)) \
+                     ORDER BY e.next_run_at, e.id LIMIT 1){RETURNING_EXECUTION}"
+                );
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(owner)
+                    .bind(lease_until)
+                    .bind(now)
+                    .fetch_optional(read)
+                    .await?)
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let candidates: Vec<(String, String, Option<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT e.id, e.action_ref, a.concurrency FROM executions e LEFT JOIN actions a ON a.ref = e.action_ref \
+                     WHERE $1::TEXT IS NOT NULL AND $2::BIGINT IS NOT NULL AND {DUE} \
+                     ORDER BY e.next_run_at, e.id LIMIT 64 FOR UPDATE OF e SKIP LOCKED"
+                )))
+                .bind(owner)
+                .bind(lease_until)
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (id, action_ref, concurrency) in candidates {
+                    if let Some(limit) = concurrency {
+                        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                            .bind(&action_ref)
+                            .execute(&mut *tx)
+                            .await?;
+                        let (running,): (i64,) = sqlx::query_as(
+                            "SELECT COUNT(*) FROM executions WHERE action_ref = $1 AND status = 'running' \
+                             AND lease_expires_at >= $2 AND id <> $3",
+                        )
+                        .bind(&action_ref)
+                        .bind(now)
+                        .bind(&id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        if running >= limit {
+                            continue;
+                        }
+                    }
+                    let row: ExecutionRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "{CLAIM_SET} WHERE id = $4{RETURNING_EXECUTION}"
+                    )))
+                    .bind(owner)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(&id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    return Ok(Some(row));
+                }
+                tx.commit().await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Extends a lease still held by `owner`. None: the lease is lost (expired
+    /// and taken by another worker, or the execution ended); otherwise whether a
+    /// cancel was requested.
+    pub async fn renew_lease(&self, id: &str, owner: &str, lease_until: i64) -> Result<Option<bool>, StoreError> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, (bool,)>(
+                "UPDATE executions SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 \
+                 AND status = 'running' RETURNING cancel_requested",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(lease_until)
+            .fetch_optional(pool)
+            .await
+        })?
+        .map(|(c,)| c))
+    }
+
+    /// Records the start of an attempt; an earlier attempt still marked running
+    /// lost its worker and is marked `lost`.
+    pub async fn begin_attempt(&self, id: &str, attempt: i64, worker: &str, now: i64) -> Result<(), StoreError> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE execution_attempts SET status = 'lost', finished_at = $2, \
+                 summary = 'the worker stopped (crash or shutdown) before the attempt ended; its lease expired' \
+                 WHERE execution_id = $1 AND status = 'running'",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(pool)
+            .await?;
+            sqlx::query(
+                "INSERT INTO execution_attempts (execution_id, attempt, worker, status, started_at, summary, stdout, \
+                 stderr, stdout_truncated, stderr_truncated) VALUES ($1, $2, $3, 'running', $4, '', '', '', FALSE, FALSE) \
+                 ON CONFLICT (execution_id, attempt) DO NOTHING",
+            )
+            .bind(id)
+            .bind(attempt)
+            .bind(worker)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Records the end of an attempt and the execution's next state. Returns
+    /// false when `owner` no longer held the lease (the execution is left alone).
+    pub async fn end_attempt(&self, end: &AttemptEnd) -> Result<bool, StoreError> {
+        let now = now_micros();
+        let output = if end.stderr.is_empty() {
+            end.stdout.clone()
+        } else {
+            format!("{}{}", end.stdout, end.stderr)
+        };
+        let done = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE execution_attempts SET status = $3, finished_at = $4, exit_code = $5, http_status = $6, \
+                 summary = $7, stdout = $8, stderr = $9, stdout_truncated = $10, stderr_truncated = $11 \
+                 WHERE execution_id = $1 AND attempt = $2",
+            )
+            .bind(&end.execution_id)
+            .bind(end.attempt)
+            .bind(&end.attempt_status)
+            .bind(now)
+            .bind(end.exit_code)
+            .bind(end.http_status)
+            .bind(&end.summary)
+            .bind(&end.stdout)
+            .bind(&end.stderr)
+            .bind(end.stdout_truncated)
+            .bind(end.stderr_truncated)
+            .execute(pool)
+            .await?;
+            let terminal = status::is_terminal(&end.status);
+            sqlx::query(
+                "UPDATE executions SET status = $3, next_run_at = COALESCE($4, next_run_at), lease_owner = NULL, \
+                 lease_expires_at = NULL, result = $5, output = $6, updated_at = $7, \
+                 finished_at = CASE WHEN $8 THEN $7 ELSE NULL END \
+                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+            )
+            .bind(&end.execution_id)
+            .bind(&end.owner)
+            .bind(&end.status)
+            .bind(end.next_run_at)
+            .bind(&end.result)
+            .bind(&output)
+            .bind(now)
+            .bind(terminal)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        Ok(done == 1)
+    }
+
+    /// Gives a claimed execution back without an attempt having run (shutdown
+    /// before it started): it is due again at once, and the attempt is not counted.
+    pub async fn release_execution(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE executions SET status = CASE WHEN attempt > 1 THEN 'retrying' ELSE 'queued' END, \
+                 attempt = attempt - 1, lease_owner = NULL, lease_expires_at = NULL \
+                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+            )
+            .bind(id)
+            .bind(owner)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    pub async fn get_execution(&self, id: &str) -> Result<Option<ExecutionRow>, StoreError> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as(select_executions!("WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+        })?)
+    }
+
+    /// Newest first.
+    pub async fn list_executions(&self, f: &ExecutionFilter) -> Result<Vec<ExecutionRow>, StoreError> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as(select_executions!(
+                "WHERE ($1 IS NULL OR action_ref = $1) AND ($2 IS NULL OR rule_ref = $2) \
+                 AND ($3 IS NULL OR event_id = $3) AND ($4 IS NULL OR status = $4) AND ($5 IS NULL OR id < $5) \
+                 ORDER BY id DESC LIMIT $6"
+            ))
+            .bind(&f.action_ref)
+            .bind(&f.rule_ref)
+            .bind(&f.event_id)
+            .bind(&f.status)
+            .bind(&f.before_id)
+            .bind(f.limit)
+            .fetch_all(pool)
+            .await
+        })?)
+    }
+
+    pub async fn list_attempts(&self, execution_id: &str) -> Result<Vec<AttemptRow>, StoreError> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT execution_id, attempt, worker, status, started_at, finished_at, exit_code, http_status, \
+                 summary, stdout, stderr, stdout_truncated, stderr_truncated FROM execution_attempts \
+                 WHERE execution_id = $1 ORDER BY attempt",
+            )
+            .bind(execution_id)
+            .fetch_all(pool)
+            .await
+        })?)
+    }
+
+    /// Cancels an execution that has not started, or asks the worker running it
+    /// to stop.
+    pub async fn cancel_execution(&self, id: &str) -> Result<CancelResult, StoreError> {
+        let now = now_micros();
+        let done = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE executions SET status = 'cancelled', finished_at = $2, updated_at = $2, \
+                 result = '{\"summary\": \"cancelled before it ran\"}' \
+                 WHERE id = $1 AND status IN ('queued', 'retrying')",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        if done == 1 {
+            return Ok(CancelResult::Cancelled);
+        }
+        let done = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE executions SET cancel_requested = TRUE, updated_at = $2 WHERE id = $1 AND status = 'running'",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        if done == 1 {
+            return Ok(CancelResult::Requested);
+        }
+        match self.get_execution(id).await? {
+            None => Err(StoreError::NotFound),
+            Some(_) => Ok(CancelResult::AlreadyEnded),
+        }
+    }
+
+    /// Runs an ended execution again (up to `more_attempts` more attempts).
+    /// False when it has not ended.
+    pub async fn retry_execution(&self, id: &str, more_attempts: i64) -> Result<bool, StoreError> {
+        let now = now_micros();
+        let done = on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE executions SET status = 'queued', next_run_at = $2, max_attempts = attempt + $3, \
+                 cancel_requested = FALSE, finished_at = NULL, debounce_key = NULL, updated_at = $2 \
+                 WHERE id = $1 AND status IN ('succeeded', 'failed', 'dead', 'cancelled')",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(more_attempts)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        if done == 1 {
+            return Ok(true);
+        }
+        match self.get_execution(id).await? {
+            None => Err(StoreError::NotFound),
+            Some(_) => Ok(false),
+        }
+    }
+}
