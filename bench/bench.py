@@ -466,7 +466,7 @@ def profile_start(pid):
         out = os.path.join(WORK, "perf-stat.txt")
         argv = ["perf", "stat", "-e", "task-clock,context-switches,cpu-migrations,"
                 "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_pwrite64,"
-                "syscalls:sys_enter_futex", "-p", str(pid), "-o", out]
+                "syscalls:sys_enter_futex,syscalls:sys_enter_clock_nanosleep,syscalls:sys_enter_nanosleep", "-p", str(pid), "-o", out]
         procs.append((spawn("perf-stat", argv), out))
     return procs
 
@@ -536,7 +536,7 @@ def main():
     # Scenario 2: end to end with a rule whose command action runs /bin/true.
     e2e = {}
     for s in systems:
-        if isinstance(s, Inlet) and s.e2e_url:
+        if isinstance(s, Inlet) and s.e2e_url and os.environ.get("BENCH_E2E", "1") != "0":
             e2e[s.name] = run_e2e(s, script)
             all_ok &= e2e[s.name]["check"] == "ok"
 
