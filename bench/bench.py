@@ -315,11 +315,12 @@ class Postgres:
 
 
 class Inlet:
-    def __init__(self, backend, pg=None, prefilled=False):
+    def __init__(self, backend, pg=None, prefilled=False, other_rules=0):
         self.backend = backend
         self.pg = pg
         self.prefilled = prefilled
-        self.name = f"inlet-{backend}" + ("-prefilled" if prefilled else "")
+        self.other_rules = other_rules
+        self.name = f"inlet-{backend}" + ("-prefilled" if prefilled else "") + ("-rules" if other_rules else "")
 
     def start(self):
         self.port = free_port()
@@ -328,7 +329,7 @@ class Inlet:
                 fail("inlet-sqlite-prefilled needs BENCH_SQLITE_DATA_DIR")
             self.data = SQLITE_DATA_DIR
         else:
-            self.data = os.path.join(WORK, f"data-{self.backend}")
+            self.data = os.path.join(WORK, f"data-{self.name}")
             os.makedirs(self.data, exist_ok=True)
         env = dict(os.environ)
         env.update({
@@ -354,7 +355,31 @@ class Inlet:
             self.notes.append("no security settings: PATCH unavailable")
         self.sanity(self.url)
         self.e2e_url = self.setup_e2e()
+        if self.other_rules:
+            self.add_other_rules(self.other_rules)
         return self
+
+    def add_other_rules(self, n):
+        """n enabled rules on another trigger (stripe.payment_succeeded): the benchmarked
+        triggers' evaluation should not notice them."""
+        from concurrent.futures import ThreadPoolExecutor
+        t0 = time.time()
+
+        def one(i):
+            rule = {"ref": f"other.rule_{i}", "trigger": "stripe.payment_succeeded", "action": "bench.true",
+                    "condition": f"payload.amount == {i} and payload.currency == 'eur'",
+                    "parameters": {"n": f"{{{{ payload.id }}}}-{i}"}, "enabled": True}
+            status, doc = self.call("POST", "/rules", rule)
+            if status not in (200, 201):
+                return f"{status} {doc}"
+            return None
+
+        with ThreadPoolExecutor(4) as pool:
+            errors = [e for e in pool.map(one, range(n)) if e]
+        if errors:
+            fail(f"{self.name}: creating rules: {len(errors)} failed, first: {errors[0]}")
+        self.notes.append(f"{n} enabled rules on another trigger")
+        log(f"{self.name}: created {n} rules on stripe.payment_succeeded in {time.time() - t0:.0f} s")
 
     def pid(self):
         return self.proc.pid
@@ -432,6 +457,19 @@ class Inlet:
     def count_events(self, trigger):
         return int(self.sql(f"SELECT count(*) FROM events WHERE trigger_ref = '{trigger}'"))
 
+    def settled_count(self, trigger):
+        """The event count once requests still in flight when wrk stopped have been
+        committed (or dropped): stable for 0.5 s, at most 15 s."""
+        last = self.count_events(trigger)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            time.sleep(0.5)
+            now = self.count_events(trigger)
+            if now == last:
+                return now
+            last = now
+        return last
+
     def count_accepted_log(self, trigger):
         return int(self.sql(f"SELECT count(*) FROM request_log WHERE trigger_ref = '{trigger}' "
                             "AND outcome = 'accepted'"))
@@ -496,6 +534,8 @@ def main():
             systems.append(Inlet("sqlite").start())
         elif name == "inlet-sqlite-prefilled":
             systems.append(Inlet("sqlite", prefilled=True).start())
+        elif name == "inlet-sqlite-rules":
+            systems.append(Inlet("sqlite", other_rules=int(os.environ.get("BENCH_OTHER_RULES", "10000"))).start())
         elif name == "inlet-postgres":
             pg = pg or Postgres().start()
             systems.append(Inlet("postgres", pg).start())
@@ -518,7 +558,7 @@ def main():
             if prof:
                 profile_stop(prof, r["requests"])
             if before is not None:
-                all_ok &= check_stored(s, before, s.count_events(TRIGGER), r)
+                all_ok &= check_stored(s, before, s.settled_count(TRIGGER), r)
             results[s.name].append(r)
             log(f"round {rnd + 1}/{ROUNDS} {s.name:15} {r['rps']:9.0f} req/s  p50 {r['p50_us'] / 1000:6.2f} ms"
                 f"  p99 {r['p99_us'] / 1000:6.2f} ms  errors {r['errors']}"
@@ -556,7 +596,7 @@ def main():
 def run_e2e(s, script):
     before = s.count_events(E2E_TRIGGER)
     r = run_wrk(s.e2e_url, script, E2E_SECONDS)
-    after = s.count_events(E2E_TRIGGER)
+    after = s.settled_count(E2E_TRIGGER)
     check_stored(s, before, after, r)
     deadline = time.time() + DRAIN_SECONDS
     while time.time() < deadline:
@@ -569,6 +609,10 @@ def run_e2e(s, script):
     succeeded = int(done[0])
     first, last = (int(done[1]), int(done[2])) if succeeded else (0, 1)
     total = int(s.sql("SELECT count(*) FROM executions WHERE rule_ref = 'bench.on_e2e'"))
+    ev = s.sql("SELECT count(*), min(created_at), max(created_at) FROM rule_evaluations "
+               "WHERE rule_ref = 'bench.on_e2e'").split("|")
+    r["evaluations"] = int(ev[0])
+    r["eval_per_s"] = int(ev[0]) / max(1e-6, (int(ev[2]) - int(ev[1])) / 1e6) if int(ev[0]) > 1 else 0.0
     r["executions"] = total
     r["succeeded"] = succeeded
     r["exec_per_s"] = succeeded / max(1e-6, (last - first) / 1e6)
@@ -621,15 +665,17 @@ def render(systems, results, rss, e2e):
     lines.append("End to end (rule with a command action running /bin/true):")
     lines.append("")
     if e2e:
-        lines.append("| system | requests/s accepted | executions/s completed | executions / events | drained "
-                     f"| vs {base_name} req/s |")
-        lines.append("|---|---|---|---|---|---|")
+        lines.append("| system | requests/s accepted | rule evaluations/s | executions/s completed "
+                     f"| executions / events | drained | executions/s vs {base_name} req/s |")
+        lines.append("|---|---|---|---|---|---|---|")
         for name, r in e2e.items():
             ratio = f"{r['exec_per_s'] / base:.2f}x" if base else "-"
-            lines.append(f"| {name} | {r['rps']:,.0f} | {r['exec_per_s']:,.0f} | {r['succeeded']} / {r['stored']} "
+            lines.append(f"| {name} | {r['rps']:,.0f} | {r['eval_per_s']:,.0f} | {r['exec_per_s']:,.0f} | {r['succeeded']} / {r['stored']} "
                          f"| {'yes' if r['drained'] else 'no (%d pending)' % r['pending']} | {ratio} |")
     else:
-        notes = {s.name: getattr(s, "e2e_note", None) for s in systems if isinstance(s, Inlet)}
+        skipped = os.environ.get("BENCH_E2E", "1") == "0"
+        notes = {s.name: "skipped: BENCH_E2E=0" if skipped else getattr(s, "e2e_note", None)
+                 for s in systems if isinstance(s, Inlet)}
         for name, note in notes.items():
             lines.append(f"- {name}: not measured ({note})")
     return "\n".join(lines)
