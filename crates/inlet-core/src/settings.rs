@@ -1,5 +1,6 @@
 //! A trigger's webhook settings: what the receiver checks before it accepts.
 
+use crate::expr::Mapping;
 use crate::net::Cidr;
 use crate::rate_limit::RateLimit;
 use crate::seal::{MasterKey, SealError};
@@ -23,6 +24,8 @@ pub struct WebhookSettings {
     pub dedup: bool,
     /// Upper-case HTTP methods the receiver accepts.
     pub methods: Vec<String>,
+    /// What the event keeps of the body (the request log keeps it whole).
+    pub mapping: Mapping,
 }
 
 impl Default for WebhookSettings {
@@ -34,6 +37,7 @@ impl Default for WebhookSettings {
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             dedup: true,
             methods: vec!["POST".into()],
+            mapping: Mapping::PassThrough,
         }
     }
 }
@@ -93,6 +97,9 @@ impl WebhookSettings {
                 ));
             }
         }
+        self.mapping
+            .compile()
+            .map_err(|e| SettingsError::new("mapping", e.to_string()))?;
         if let Some(verification) = &self.verification {
             verification
                 .compile()

@@ -9,8 +9,10 @@ mod error;
 mod health;
 pub mod packs;
 mod receiver;
+mod retention;
 mod serve;
 mod state;
+mod ui;
 
 pub use cfg::Config;
 pub use state::AppState;
@@ -30,6 +32,7 @@ pub struct App {
     pub first_token: Option<ApiToken>,
     pub packs: packs::PackReport,
     header_timeout: Duration,
+    log_retention_days: u32,
 }
 
 pub struct Listeners {
@@ -63,6 +66,7 @@ impl Listeners {
 
 impl App {
     pub async fn prepare(cfg: &Config, public_addr: SocketAddr) -> anyhow::Result<Self> {
+        inlet_engine::runner::install_crypto_provider();
         bootstrap::prepare_data_dir(cfg)?;
         let master_key = bootstrap::master_key(cfg)?;
         inlet_engine::runner::install_crypto_provider();
@@ -92,6 +96,7 @@ impl App {
             first_token,
             packs,
             header_timeout: Duration::from_secs(cfg.header_timeout_seconds),
+            log_retention_days: cfg.log_retention_days,
         })
     }
 
@@ -104,15 +109,17 @@ impl App {
     pub async fn serve(self, listeners: Listeners, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let state = self.state;
         let receiver = receiver::router().with_state(state.clone());
+        let (stop, stopping) = tokio::sync::watch::channel(false);
         let management = axum::Router::new()
             .merge(receiver::router())
             .merge(api::router(state.clone()))
             .merge(health::router())
+            .merge(ui::router(state.clone(), stopping.clone()))
             .fallback(not_found)
             .with_state(state.clone());
-        let (stop, stopping) = tokio::sync::watch::channel(false);
         let mut servers = tokio::task::JoinSet::new();
         let header_timeout = self.header_timeout;
+        let stopping_for_retention = stopping.clone();
         servers.spawn(serve::serve(
             listeners.management,
             management,
@@ -127,11 +134,18 @@ impl App {
                 stopping,
             ));
         }
+        servers.spawn(retention::purge_periodically(
+            state.store.clone(),
+            self.log_retention_days,
+            stopping_for_retention,
+        ));
         shutdown.await;
         tracing::info!("stopping: finishing in-flight requests");
         let _ = stop.send(true);
-        while servers.join_next().await.is_some() {}
-        state.engine.stop().await;
+        // The engine stops alongside: running executions get their grace, and
+        // followers of their output are let go so connections can drain.
+        let drain = async { while servers.join_next().await.is_some() {} };
+        tokio::join!(drain, state.engine.stop());
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())

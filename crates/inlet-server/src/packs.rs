@@ -4,6 +4,7 @@
 //! reported with its path and line while the rest still loads.
 
 use inlet_core::automation::{parse_action_yaml, parse_rule_yaml};
+use inlet_core::expr::PayloadSchema;
 use inlet_core::pack::{PackError, parse_manifest, parse_trigger};
 use inlet_store::{NewTrigger, Store};
 use std::path::Path;
@@ -49,6 +50,16 @@ pub async fn load_packs(dir: &Path, store: &Store) -> anyhow::Result<PackReport>
                     continue;
                 }
             };
+            if let Some(schema) = &trigger.payload_schema
+                && let Err(err) = PayloadSchema::compile(schema)
+            {
+                report.errors.push(PackError {
+                    path: shown(&path),
+                    line: None,
+                    message: format!("payload_schema: {err}"),
+                });
+                continue;
+            }
             let new = NewTrigger {
                 trigger_ref: trigger.trigger_ref.to_string(),
                 pack: manifest.name.clone(),

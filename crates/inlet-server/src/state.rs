@@ -22,6 +22,17 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Commits a received request (group commit), then wakes the engine to evaluate
+    /// the new event's rules.
+    pub async fn record_request(
+        &self,
+        record: inlet_store::ReceiveRecord,
+    ) -> Result<inlet_store::Receipt, inlet_store::StoreError> {
+        let receipt = self.store.record_request(record).await?;
+        self.engine.notify();
+        Ok(receipt)
+    }
+
     pub fn webhook_url(&self, key: &str) -> String {
         format!("{}/api/v1/webhooks/{key}", self.public_base_url)
     }

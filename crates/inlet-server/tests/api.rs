@@ -138,14 +138,15 @@ async fn a_webhook_creates_an_event_with_payload_and_metadata() {
 #[tokio::test]
 async fn forms_and_other_content_types_become_payloads() {
     each_backend(|s| async move {
-        let (_, url) = s.enable("stripe.payment_succeeded").await;
+        s.post_json("/api/v1/triggers", json!({"ref": "test.forms"})).await;
+        let (_, url) = s.enable("test.forms").await;
         let form = s
             .send(&url, "application/x-www-form-urlencoded", "a=1&b=two+words&a=3")
             .await;
         assert_eq!(form.status(), 200);
         let text = s.send(&url, "text/plain", "plain words").await;
         assert_eq!(text.status(), 200);
-        let events = s.events("stripe.payment_succeeded").await;
+        let events = s.events("test.forms").await;
         assert_eq!(
             events[0]["payload"],
             json!({"content_type": "text/plain", "body": "plain words"})
@@ -169,7 +170,8 @@ async fn disable_answers_403_and_re_enable_restores_the_same_url() {
             .await
             .unwrap();
         assert_eq!(off.status(), 200);
-        let refused = s.send(&url, "application/json", "{}").await;
+        let deployment = r#"{"version":"1.2.3","environment":"staging"}"#;
+        let refused = s.send(&url, "application/json", deployment).await;
         assert_eq!(refused.status(), 403);
         let body: Value = refused.json().await.unwrap();
         assert_eq!(body["error"]["code"], "disabled");
@@ -178,7 +180,7 @@ async fn disable_answers_403_and_re_enable_restores_the_same_url() {
 
         let (key_again, url_again) = s.enable("myapp.deployment_complete").await;
         assert_eq!((key_again, url_again.clone()), (key, url));
-        assert_eq!(s.send(&url_again, "application/json", "{}").await.status(), 200);
+        assert_eq!(s.send(&url_again, "application/json", deployment).await.status(), 200);
         s
     })
     .await;
@@ -284,7 +286,7 @@ async fn oversized_and_malformed_bodies_leave_a_log_row_but_no_event() {
             .collect();
         assert_eq!(outcomes, ["invalid_payload", "too_large", "too_large"]);
 
-        let exactly_limit = format!("\"{}\"", "y".repeat(1024 * 1024 - 2));
+        let exactly_limit = format!("{{\"a\":\"{}\"}}", "y".repeat(1024 * 1024 - 8));
         assert_eq!(s.send(&url, "application/json", exactly_limit).await.status(), 200);
         s
     })
@@ -361,7 +363,7 @@ async fn every_management_route_needs_a_token() {
 async fn events_are_listed_newest_first_with_a_cursor() {
     each_backend(|s| async move {
         let (_, url) = s.enable("github.push").await;
-        let (_, other) = s.enable("stripe.payment_succeeded").await;
+        let (_, other) = s.enable("myapp.deployment_complete").await;
         for i in 0..5 {
             assert_eq!(
                 s.send(&url, "application/json", format!(r#"{{"n":{i}}}"#))
@@ -370,7 +372,8 @@ async fn events_are_listed_newest_first_with_a_cursor() {
                 200
             );
         }
-        assert_eq!(s.send(&other, "application/json", "{}").await.status(), 200);
+        let deployment = r#"{"version":"1","environment":"production"}"#;
+        assert_eq!(s.send(&other, "application/json", deployment).await.status(), 200);
         let first = s.get_json("/api/v1/events?trigger=github.push&limit=2").await;
         let ns: Vec<i64> = first["data"]
             .as_array()
@@ -422,6 +425,170 @@ async fn concurrent_webhooks_are_all_stored() {
         }
         assert_eq!(s.events("github.push").await.len(), 64);
         assert_eq!(s.log("github.push").await.len(), 64);
+        s
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_public_listener_serves_only_webhooks() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = inlet_server::Config {
+        data_dir: dir.path().to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        public_listen: Some("127.0.0.1:0".parse().unwrap()),
+        public_url: Some("https://hooks.example.com/".into()),
+        admin_token: Some(common::TOKEN.into()),
+        packs_dir: common::packs_dir(),
+        ..inlet_server::Config::default()
+    };
+    let listeners = inlet_server::Listeners::bind(&cfg).await.unwrap();
+    let public = listeners.public_addr().unwrap();
+    let s = common::TestServer::start_on("sqlite", cfg, listeners, Some(dir)).await;
+    let (key, url) = s.enable("github.push").await;
+    assert_eq!(
+        url,
+        format!("https://hooks.example.com/api/v1/webhooks/{key}"),
+        "INLET_PUBLIC_URL is the base"
+    );
+    let public_url = format!("http://{public}/api/v1/webhooks/{key}");
+    assert_eq!(s.send(&public_url, "application/json", "{}").await.status(), 200);
+    let management = s
+        .client
+        .get(format!("http://{public}/api/v1/triggers"))
+        .bearer_auth(common::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        management.status(),
+        404,
+        "the management API is not on the public listener"
+    );
+    assert_eq!(
+        s.client
+            .get(format!("http://{public}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_broken_pack_file_is_reported_and_the_rest_loads() {
+    let packs = tempfile::tempdir().unwrap();
+    let pack = packs.path().join("shop");
+    std::fs::create_dir_all(pack.join("triggers")).unwrap();
+    std::fs::write(pack.join("pack.yaml"), "name: shop\ndescription: a shop\n").unwrap();
+    std::fs::write(
+        pack.join("triggers/order.yaml"),
+        "name: order\nref: shop.order\ntype: webhook\n",
+    )
+    .unwrap();
+    std::fs::write(pack.join("triggers/broken.yaml"), "name: broken\nref: [unclosed\n").unwrap();
+    let broken_pack = packs.path().join("nopack");
+    std::fs::create_dir_all(&broken_pack).unwrap();
+    std::fs::write(broken_pack.join("pack.yaml"), "description: no name\n").unwrap();
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = inlet_store::Store::open(&inlet_store::test_support::sqlite_url(store_dir.path()))
+        .await
+        .unwrap();
+    let report = inlet_server::packs::load_packs(packs.path(), &store).await.unwrap();
+    assert_eq!((report.packs, report.triggers_created), (1, 1));
+    assert_eq!(report.errors.len(), 2, "{:?}", report.errors);
+    let broken = report.errors.iter().find(|e| e.path.ends_with("broken.yaml")).unwrap();
+    assert_eq!(broken.line, Some(2), "{broken}");
+    assert!(report.errors.iter().any(|e| e.path.ends_with("nopack/pack.yaml")));
+    // Loading again is idempotent.
+    let again = inlet_server::packs::load_packs(packs.path(), &store).await.unwrap();
+    assert_eq!((again.triggers_created, again.triggers_seen), (0, 1));
+    assert!(store.get_trigger("shop.order").await.unwrap().is_some());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn payloads_are_checked_against_the_trigger_schema() {
+    each_backend(|s| async move {
+        let (_, url) = s.enable("myapp.deployment_complete").await;
+        let bad = s
+            .send(&url, "application/json", r#"{"version":"1","environment":"moon"}"#)
+            .await;
+        assert_eq!(bad.status(), 422);
+        let body: Value = bad.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "schema_mismatch");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("/environment"),
+            "{body}"
+        );
+        let missing = s
+            .send(&url, "application/json", r#"{"environment":"production"}"#)
+            .await;
+        assert_eq!(missing.status(), 422);
+        assert!(s.events("myapp.deployment_complete").await.is_empty());
+        let log = s.log("myapp.deployment_complete").await;
+        assert_eq!(log[0]["outcome"], "schema_mismatch");
+        assert_eq!(log[0]["status_code"], 422);
+
+        let refused = s
+            .post_json(
+                "/api/v1/triggers",
+                json!({"ref": "x.y", "payload_schema": {"type": "nonsense"}}),
+            )
+            .await;
+        assert_eq!(refused.status(), 400);
+        s
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_mapping_shapes_the_event_while_the_log_keeps_the_body() {
+    each_backend(|s| async move {
+        let (_, url) = s.enable("github.push").await;
+        let patched = s
+            .request(Method::PATCH, "/api/v1/triggers/github.push/webhooks")
+            .json(&json!({"mapping": {"jsonpath": {"commit_sha": "$.head_commit.id", "branch": "$.ref", "none": "$.missing"}}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(patched.status(), 200);
+        let body = r#"{"ref":"refs/heads/main","head_commit":{"id":"abc123"},"big":[1,2,3]}"#;
+        assert_eq!(s.send(&url, "application/json", body).await.status(), 200);
+        let event = &s.events("github.push").await[0];
+        assert_eq!(event["payload"], json!({"commit_sha": "abc123", "branch": "refs/heads/main", "none": null}));
+        let log = s.log("github.push").await;
+        let detail = s.get_json(&format!("/api/v1/webhook-log/{}", log[0]["id"].as_str().unwrap())).await;
+        assert_eq!(detail["data"]["body"], body);
+        // A replay of the logged request goes through the same mapping.
+        let replayed = s
+            .request(Method::POST, &format!("/api/v1/webhook-log/{}/replay", log[0]["id"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(replayed.status(), 200);
+        let event = &s.events("github.push").await[0];
+        assert_eq!(event["source"], "replay");
+        assert_eq!(event["payload"]["commit_sha"], "abc123");
+
+        s.request(Method::PATCH, "/api/v1/triggers/github.push/webhooks")
+            .json(&json!({"mapping": {"template": "{\"branch\": {{ payload.ref | tojson }}, \"event\": {{ headers['x-github-event'] | tojson }}}"}}))
+            .send()
+            .await
+            .unwrap();
+        let sent = s.client.post(&url).header("x-github-event", "push").body(body).send().await.unwrap();
+        assert_eq!(sent.status(), 200);
+        assert_eq!(s.events("github.push").await[0]["payload"], json!({"branch": "refs/heads/main", "event": "push"}));
+
+        let bad = s
+            .request(Method::PATCH, "/api/v1/triggers/github.push/webhooks")
+            .json(&json!({"mapping": {"jsonpath": {"x": "not a path"}}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 400);
         s
     })
     .await;

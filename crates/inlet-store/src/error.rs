@@ -25,3 +25,12 @@ impl StoreError {
         }
     }
 }
+
+/// `NotFound` when a statement that targets one row touched none.
+pub(crate) fn any_row(rows_affected: u64) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}

@@ -283,7 +283,9 @@ impl Store {
     /// executions of new matches are created, and the events are marked processed.
     pub async fn commit_evaluations(&self, batch: &[EventEvaluation]) -> Result<Vec<CreatedExecution>, StoreError> {
         match &self.backend {
-            Backend::Sqlite { read, .. } => commit_evaluations_in!(read, batch),
+            // SQLite has one writer: queue on the writer's connection rather than
+            // meet the group commit in SQLite's busy handler.
+            Backend::Sqlite { write, .. } => commit_evaluations_in!(write, batch),
             Backend::Postgres(pool) => commit_evaluations_in!(pool, batch),
         }
     }
@@ -357,7 +359,7 @@ impl Store {
         lease_until: i64,
     ) -> Result<Option<ExecutionRow>, StoreError> {
         match &self.backend {
-            Backend::Sqlite { read, .. } => {
+            Backend::Sqlite { write, .. } => {
                 let sql = format!(
                     "{CLAIM_SET} WHERE id = (SELECT e.id FROM executions e LEFT JOIN actions a ON a.ref = e.action_ref \
                      WHERE {DUE} AND (a.concurrency IS NULL OR a.concurrency > (SELECT COUNT(*) FROM executions r \
@@ -368,7 +370,7 @@ impl Store {
                     .bind(owner)
                     .bind(lease_until)
                     .bind(now)
-                    .fetch_optional(read)
+                    .fetch_optional(write)
                     .await?)
             }
             Backend::Postgres(pool) => {
@@ -480,7 +482,7 @@ impl Store {
             sqlx::query(
                 "UPDATE execution_attempts SET status = $3, finished_at = $4, exit_code = $5, http_status = $6, \
                  summary = $7, stdout = $8, stderr = $9, stdout_truncated = $10, stderr_truncated = $11 \
-                 WHERE execution_id = $1 AND attempt = $2",
+                 WHERE execution_id = $1 AND attempt = $2 AND status = 'running'",
             )
             .bind(&end.execution_id)
             .bind(end.attempt)
@@ -515,24 +517,6 @@ impl Store {
             .map(|done| done.rows_affected())
         })?;
         Ok(done == 1)
-    }
-
-    /// Gives a claimed execution back without an attempt having run (shutdown
-    /// before it started): it is due again at once, and the attempt is not counted.
-    pub async fn release_execution(&self, id: &str, owner: &str) -> Result<(), StoreError> {
-        on_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE executions SET status = CASE WHEN attempt > 1 THEN 'retrying' ELSE 'queued' END, \
-                 attempt = attempt - 1, lease_owner = NULL, lease_expires_at = NULL \
-                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
-            )
-            .bind(id)
-            .bind(owner)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-        })?;
-        Ok(())
     }
 
     pub async fn get_execution(&self, id: &str) -> Result<Option<ExecutionRow>, StoreError> {

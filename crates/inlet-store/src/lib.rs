@@ -8,6 +8,7 @@ mod events;
 mod executions;
 mod request_log;
 mod rows;
+mod stats;
 mod tokens;
 mod triggers;
 mod webhooks;
@@ -18,6 +19,7 @@ pub mod test_support;
 
 pub use automation::{ActionRow, AutomationVersion, NewAction, NewRule, RuleRow};
 pub use error::StoreError;
+pub(crate) use error::any_row;
 pub use events::EventFilter;
 pub use executions::{
     AttemptEnd, AttemptRow, CancelResult, CreatedExecution, EvaluationRow, EventEvaluation, ExecutionFilter,
@@ -25,6 +27,7 @@ pub use executions::{
 };
 pub use request_log::LogFilter;
 pub use rows::*;
+pub use stats::OutcomeBucket;
 pub use writer::{Receipt, ReceiveRecord};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -46,9 +46,19 @@ pub async fn fresh_postgres_database() -> Option<String> {
         uuid::Uuid::now_v7().simple()
     );
     use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(admin)
-        .await
-        .expect("connect to the test PostgreSQL");
+    // The port opens before the cluster accepts sessions ("the database
+    // system is starting up"): retry for a while.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut conn = loop {
+        match sqlx::PgConnection::connect(admin).await {
+            Ok(conn) => break conn,
+            Err(err) if Instant::now() < deadline => {
+                eprintln!("waiting for the test PostgreSQL: {err}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(err) => panic!("connect to the test PostgreSQL: {err}"),
+        }
+    };
     sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .await
         .expect("create a test database");

@@ -1,6 +1,6 @@
 //! Management API tokens, stored as SHA-256 digests only.
 
-use crate::{Store, StoreError, TokenRow, on_pool};
+use crate::{Store, StoreError, TokenRow, any_row, on_pool};
 use inlet_core::clock::now_micros;
 
 impl Store {
@@ -49,10 +49,7 @@ impl Store {
                 .await
                 .map(|done| done.rows_affected())
         })?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        any_row(done)
     }
 
     /// The live token with this digest, if any.

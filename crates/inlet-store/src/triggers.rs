@@ -1,4 +1,4 @@
-use crate::{NewTrigger, Store, StoreError, TriggerRow, on_pool};
+use crate::{NewTrigger, Store, StoreError, TriggerRow, any_row, on_pool};
 use inlet_core::clock::now_micros;
 
 macro_rules! select_triggers {
@@ -88,9 +88,7 @@ impl Store {
             .await
             .map(|done| done.rows_affected())
         })?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
+        any_row(done)?;
         self.get_trigger(&t.trigger_ref).await?.ok_or(StoreError::NotFound)
     }
 
@@ -103,9 +101,6 @@ impl Store {
                 .await
                 .map(|done| done.rows_affected())
         })?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        any_row(done)
     }
 }

@@ -1,6 +1,6 @@
 //! Webhook settings and keys of a trigger.
 
-use crate::{Backend, KeyRow, NewKey, ReceiverTarget, Store, StoreError, WebhookRow, on_pool};
+use crate::{Backend, KeyRow, NewKey, ReceiverTarget, Store, StoreError, WebhookRow, any_row, on_pool};
 use inlet_core::clock::now_micros;
 
 /// Inserts a new key inside the transaction `$tx`.
@@ -113,10 +113,7 @@ impl Store {
                 .await
                 .map(|done| done.rows_affected())
         })?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        any_row(done)
     }
 
     pub async fn update_webhook_settings(&self, trigger_ref: &str, settings: &str) -> Result<(), StoreError> {
@@ -129,10 +126,7 @@ impl Store {
                 .await
                 .map(|done| done.rows_affected())
         })?;
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        any_row(done)
     }
 
     /// Adds `new_key` as the current key. Older keys are revoked now, or,

@@ -233,3 +233,31 @@ async fn tokens_are_found_by_digest_until_revoked() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn request_log_is_purged_past_retention() {
+    each_backend(|store| async move {
+        for (id, received_at) in [("old", 100), ("new", 1_000)] {
+            let mut log = log_row(id, "a.b");
+            log.received_at = received_at;
+            store
+                .record_request(ReceiveRecord {
+                    event: None,
+                    log,
+                    key_id: None,
+                })
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.purge_request_log(500).await.unwrap(), 1);
+        let left = store
+            .list_request_log(&LogFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(left.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(), ["new"]);
+    })
+    .await;
+}

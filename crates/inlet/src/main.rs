@@ -88,6 +88,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let app = App::prepare(&cfg, listeners.public_addr()?).await?;
     let management = listeners.management.local_addr()?;
     println!("Inlet is running.");
+    println!("  Web UI:   http://{management}/");
     println!("  API:      http://{management}/api/v1");
     println!("  Webhooks: {}/api/v1/webhooks/<key>", app.state.public_base_url);
     println!("  Database: {}", redact_url(&cfg.database_url()));

@@ -16,8 +16,19 @@ fn inlet(dir: &std::path::Path, database_url: &str) -> Command {
     cmd
 }
 
+/// Runs a command to completion, killing it if it outlives a minute (a
+/// command that should fail but serves instead must not hang the suite).
 fn run(cmd: &mut Command) -> (bool, String, String) {
-    let out = cmd.output().unwrap();
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{cmd:?} did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -146,4 +157,39 @@ async fn migrate_applies_migrations_and_bad_config_names_the_key() {
         assert!(err.contains("INLET_MASTER_KEY"), "{err}");
     })
     .await;
+}
+
+#[test]
+fn a_config_file_is_layered_under_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("inlet.toml");
+    let file_db = dir.path().join("from-file.db");
+    std::fs::write(
+        &file,
+        format!(
+            "database_url = \"sqlite://{}\"\nlog_retention_days = 3\n",
+            file_db.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = inlet(dir.path(), "unused");
+    cmd.env_remove("INLET_DATABASE_URL");
+    let (ok, out, err) = run(cmd.args(["--config", file.to_str().unwrap(), "migrate"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("from-file.db"), "the file sets database_url: {out}");
+    let env_db = dir.path().join("from-env.db");
+    let mut cmd = inlet(dir.path(), &format!("sqlite://{}", env_db.display()));
+    let (ok, out, _) = run(cmd.args(["--config", file.to_str().unwrap(), "migrate"]));
+    assert!(ok && out.contains("from-env.db"), "the environment wins: {out}");
+
+    std::fs::write(&file, "log_retention_days = 0\n").unwrap();
+    let (ok, _, err) = run(inlet(dir.path(), "sqlite://x").args(["--config", file.to_str().unwrap(), "serve"]));
+    assert!(!ok && err.contains("log_retention_days"), "{err}");
+    std::fs::write(&file, "listen = 5\n").unwrap();
+    let mut cmd = inlet(dir.path(), "sqlite://x");
+    cmd.env_remove("INLET_LISTEN");
+    let (ok, _, err) = run(cmd.args(["--config", file.to_str().unwrap(), "serve"]));
+    assert!(!ok && err.contains("listen"), "{err}");
+    let (ok, _, err) = run(inlet(dir.path(), "sqlite://x").args(["--config", "/nonexistent.toml", "serve"]));
+    assert!(!ok && err.contains("does not exist"), "{err}");
 }

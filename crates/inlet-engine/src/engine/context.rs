@@ -54,3 +54,36 @@ pub fn event_context(event: &EventRow) -> Context {
         .with_meta(&Value::Object(meta))
         .with_event(&info)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use inlet_core::expr::{Condition, Template};
+
+    #[test]
+    fn an_event_gives_payload_headers_query_meta_and_event() {
+        let event = EventRow {
+            id: "e-1".into(),
+            trigger_ref: "github.push".into(),
+            payload: r#"{"ref": "refs/heads/main", "n": 3}"#.into(),
+            metadata: json!({
+                "source": "webhook", "source_ip": "10.0.0.1", "received_at": "2026-01-01T00:00:00Z",
+                "headers": {"x-github-event": "push"}, "query": {"a": "1", "many": ["x", "y"]},
+            })
+            .to_string(),
+            source: "webhook".into(),
+            delivery_id: Some("d-1".into()),
+            processed: false,
+            created_at: 0,
+        };
+        let ctx = event_context(&event).with_params(&json!({"p": "v"}));
+        let cond = Condition::compile(
+            "headers['x-github-event'] == 'push' and payload.n == 3 and query.a == '1' \
+             and meta.trigger == 'github.push' and meta.source_ip == '10.0.0.1' and event.delivery_id == 'd-1'",
+        )
+        .unwrap();
+        assert!(cond.evaluate(&ctx).unwrap());
+        let t = Template::compile("{{ event.id }} {{ query.many }} {{ params.p }} {{ meta.headers }}").unwrap();
+        assert_eq!(t.render(&ctx).unwrap(), "e-1 x, y v ");
+    }
+}

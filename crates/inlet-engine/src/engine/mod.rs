@@ -108,6 +108,11 @@ impl EngineHandle {
         self.inner.work.notify_one();
     }
 
+    /// Whether the engine was told to stop (followers of live output give up then).
+    pub fn is_stopping(&self) -> bool {
+        *self.inner.mode.borrow() != Mode::Run
+    }
+
     /// Live output of an execution running on this node.
     pub fn follow(&self, execution_id: &str) -> Option<Follow> {
         self.inner.live.follow(execution_id)

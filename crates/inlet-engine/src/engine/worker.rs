@@ -3,7 +3,7 @@
 use super::live::LogLine;
 use super::{EngineHandle, Mode, context::event_context, wait_or_stop};
 use crate::runner::{self, CommandOutcome, HttpOutcome, RunOptions, Stream};
-use inlet_core::automation::{CompiledAction, Invocation, OriginalRequest};
+use inlet_core::automation::{Invocation, OriginalRequest};
 use inlet_core::clock::now_micros;
 use inlet_core::expr::Context;
 use inlet_store::{AttemptEnd, ExecutionRow, StoreError, status};
@@ -188,7 +188,7 @@ async fn run(engine: &EngineHandle, row: ExecutionRow, owner: &str) -> Result<()
     } else {
         match prepare(engine, &row).await? {
             Err(why) => (Ok(Ran::refused(why)), false),
-            Ok((action, invocation)) => (execute(engine, &row, owner, &action, invocation).await, true),
+            Ok(invocation) => (execute(engine, &row, owner, invocation).await, true),
         }
     };
     let Ok(ran) = ran else {
@@ -258,10 +258,7 @@ struct Lost;
 
 /// The action, rendered against the event and the rule's parameters; Err when it
 /// cannot run (not retried).
-async fn prepare(
-    engine: &EngineHandle,
-    row: &ExecutionRow,
-) -> Result<Result<(CompiledAction, Invocation), String>, StoreError> {
+async fn prepare(engine: &EngineHandle, row: &ExecutionRow) -> Result<Result<Invocation, String>, StoreError> {
     let store = &engine.inner.store;
     let snapshot = engine.inner.cache.lock().await.get(store, engine.poll()).await?;
     let action = match snapshot.actions.get(&row.action_ref) {
@@ -274,7 +271,9 @@ async fn prepare(
     let ctx = match &row.event_id {
         Some(event_id) => match store.get_event(event_id).await? {
             Some(event) => {
-                if event.source == "webhook" {
+                // Webhook events (and replays of logged requests) have their request
+                // in the log, for `forward: true`.
+                if event.source != "api" {
                     original = store.original_request(event_id).await?;
                 }
                 event_context(&event).with_params(&params)
@@ -301,20 +300,14 @@ async fn prepare(
             if let Invocation::Http(h) = &mut invocation {
                 h.message_id = Some(format!("msg_{}", row.id.replace('-', "")));
             }
-            Ok((action, invocation))
+            Ok(invocation)
         }
         Err(e) => Err(format!("the action could not be rendered: {e}")),
     })
 }
 
 /// Runs the invocation while renewing the lease; output lines go to followers.
-async fn execute(
-    engine: &EngineHandle,
-    row: &ExecutionRow,
-    owner: &str,
-    action: &CompiledAction,
-    invocation: Invocation,
-) -> Result<Ran, Lost> {
+async fn execute(engine: &EngineHandle, row: &ExecutionRow, owner: &str, invocation: Invocation) -> Result<Ran, Lost> {
     let inner = &engine.inner;
     let id = row.id.clone();
     let (cancel_tx, mut cancel_rx) = watch::channel(false);
@@ -390,7 +383,6 @@ async fn execute(
             Ran::from_command(outcome)
         }
         Invocation::Http(inv) => {
-            let timeout = action.timeout();
             tokio::select! {
                 outcome = runner::run_http(&inner.http, &inv, inner.cfg.output_cap_bytes) => {
                     let ran = Ran::from_http(outcome);
@@ -400,9 +392,7 @@ async fn execute(
                     ran
                 }
                 _ = cancelled => {
-                    let mut ran = Ran::refused(format!("cancelled (timeout {}s)", timeout.as_secs()));
-                    ran.summary = "cancelled while the request was in flight".into();
-                    ran.result = json!({"summary": ran.summary});
+                    let mut ran = Ran::refused("cancelled while the request was in flight".into());
                     ran.cancelled = true;
                     ran
                 }

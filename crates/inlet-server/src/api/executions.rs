@@ -235,6 +235,13 @@ async fn follow(state: AppState, id: String, tx: mpsc::Sender<Event>) {
             let _ = tx.send(end).await;
             return;
         }
+        if state.engine.is_stopping() {
+            let end = Event::default()
+                .event("end")
+                .data(json!({"status": row.status, "reason": "the server is stopping"}).to_string());
+            let _ = tx.send(end).await;
+            return;
+        }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
             _ = tx.closed() => return,

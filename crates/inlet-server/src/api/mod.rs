@@ -7,6 +7,7 @@ mod events;
 mod executions;
 mod pagination;
 mod rules;
+mod stats;
 mod triggers;
 mod webhook_log;
 mod webhooks;
@@ -23,6 +24,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(webhooks::router())
         .merge(events::router())
         .merge(webhook_log::router())
+        .merge(stats::router())
         .merge(rules::router())
         .merge(actions::router())
         .merge(executions::router())

@@ -11,6 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use inlet_core::TriggerRef;
 use inlet_core::clock::rfc3339;
+use inlet_core::expr::PayloadSchema;
 use inlet_store::{NewTrigger, TriggerRow};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -51,7 +52,10 @@ pub(crate) fn parse_ref(raw: &str) -> Result<TriggerRef, ApiError> {
 fn new_trigger(trigger_ref: &TriggerRef, body: TriggerBody) -> Result<NewTrigger, ApiError> {
     let payload_schema = match body.payload_schema {
         None | Some(Value::Null) => None,
-        Some(schema @ (Value::Object(_) | Value::Bool(_))) => Some(schema.to_string()),
+        Some(schema @ (Value::Object(_) | Value::Bool(_))) => {
+            PayloadSchema::compile(&schema).map_err(|e| ApiError::BadRequest(format!("payload_schema: {e}")))?;
+            Some(schema.to_string())
+        }
         Some(_) => {
             return Err(ApiError::BadRequest(
                 "payload_schema must be a JSON Schema object".into(),

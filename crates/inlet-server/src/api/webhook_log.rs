@@ -4,6 +4,7 @@ use super::data;
 use super::pagination::{limit, page};
 use super::triggers::parse_ref;
 use crate::error::ApiError;
+use crate::receiver::shape::Shaping;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{Extension, Path, Query, State};
@@ -11,7 +12,9 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use base64::Engine;
 use inlet_core::clock::rfc3339;
+use inlet_core::expr::Context;
 use inlet_core::outcome::Outcome;
+use inlet_core::settings::WebhookSettings;
 use inlet_store::{LogFilter, NewEvent, ReceiveRecord, RequestLogRow, TokenRow};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -110,6 +113,22 @@ async fn replay(
             "this request reached no trigger; nothing to replay".into(),
         ));
     };
+    // Only requests that got past verification are replayed: the replay does not
+    // check the signature again (nor its freshness).
+    const REPLAYABLE: [Outcome; 6] = [
+        Outcome::Accepted,
+        Outcome::Duplicate,
+        Outcome::StaleTimestamp,
+        Outcome::InvalidPayload,
+        Outcome::SchemaMismatch,
+        Outcome::Error,
+    ];
+    if !REPLAYABLE.iter().any(|o| o.as_str() == original.outcome) {
+        return Err(ApiError::Conflict(format!(
+            "a request refused as {} never passed verification; it cannot be replayed",
+            original.outcome
+        )));
+    }
     if original.body_truncated {
         return Err(ApiError::BadRequest(
             "the logged body was truncated; it cannot be replayed".into(),
@@ -124,19 +143,34 @@ async fn replay(
     log.received_at = now;
     log.processing_us = 0;
     log.event_id = None;
-    let payload = match inlet_core::payload::parse_body(content_type, &original.body) {
+    let shaping = replay_shaping(&state, &trigger_ref).await?;
+    let parsed = inlet_core::payload::parse_body(content_type, &original.body)
+        .map_err(|err| {
+            (
+                Outcome::InvalidPayload,
+                format!("the logged body does not parse: {err}"),
+            )
+        })
+        .and_then(|payload| {
+            shaping
+                .apply(payload, |payload| {
+                    replay_context(payload, &headers, &original, &trigger_ref)
+                })
+                .map_err(|message| (Outcome::SchemaMismatch, message))
+        });
+    let payload = match parsed {
         Ok(payload) => payload,
-        Err(err) => {
-            log.outcome = Outcome::InvalidPayload.as_str().into();
-            log.status_code = 400;
-            log.message = format!("replay of {id} by {replayed_by}: {err}");
+        Err((outcome, message)) => {
+            log.outcome = outcome.as_str().into();
+            log.status_code = outcome.status().into();
+            log.message = format!("replay of {id} by {replayed_by}: {message}");
             let record = ReceiveRecord {
                 event: None,
                 log,
                 key_id: None,
             };
             state.store.record_request(record).await?;
-            return Err(ApiError::BadRequest(format!("the logged body does not parse: {err}")));
+            return Err(ApiError::BadRequest(message));
         }
     };
     let event_id = uuid::Uuid::now_v7().to_string();
@@ -168,9 +202,46 @@ async fn replay(
         log: log.clone(),
         key_id: None,
     };
-    state.store.record_request(record).await?;
-    state.engine.notify();
+    state.record_request(record).await?;
     Ok(data(
         json!({"event_id": event_id, "log_id": log.id, "replayed_by": replayed_by}),
     ))
+}
+
+/// The trigger's schema and mapping as they are now: a replay is held to them.
+async fn replay_shaping(state: &AppState, trigger_ref: &str) -> Result<Shaping, ApiError> {
+    let trigger = state
+        .store
+        .get_trigger(trigger_ref)
+        .await?
+        .ok_or_else(|| ApiError::Conflict(format!("trigger {trigger_ref} no longer exists")))?;
+    let settings: WebhookSettings = match state.store.get_webhook(trigger_ref).await? {
+        Some(webhook) => serde_json::from_str(&webhook.settings)
+            .map_err(|e| ApiError::Internal(format!("settings of {trigger_ref}: {e}")))?,
+        None => WebhookSettings::default(),
+    };
+    Shaping::compile(trigger.payload_schema.as_deref(), &settings).map_err(ApiError::Internal)
+}
+
+fn replay_context(payload: &Value, headers: &Value, original: &RequestLogRow, trigger_ref: &str) -> Context {
+    let pairs = |value: &Value| -> Vec<(String, String)> {
+        value
+            .as_object()
+            .map(|object| {
+                object
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let query: Value = serde_json::from_str(&original.query).unwrap_or(Value::Null);
+    Context::new(payload)
+        .with_headers(pairs(headers))
+        .with_query(pairs(&query))
+        .with_meta(&json!({
+            "trigger": trigger_ref,
+            "source_ip": original.source_ip,
+            "received_at": rfc3339(original.received_at),
+        }))
 }

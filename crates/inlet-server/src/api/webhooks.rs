@@ -228,6 +228,7 @@ async fn update_settings(
             "rate_limit" => next.rate_limit = field::<Option<RateLimit>>(&name, value)?,
             "max_payload_bytes" => next.max_payload_bytes = field(&name, value)?,
             "dedup" => next.dedup = field(&name, value)?,
+            "mapping" => next.mapping = field(&name, value)?,
             "methods" => {
                 let methods: Vec<String> = field(&name, value)?;
                 next.methods = methods.iter().map(|m| m.to_ascii_uppercase()).collect();
@@ -235,7 +236,7 @@ async fn update_settings(
             other => {
                 return Err(ApiError::BadRequest(format!(
                     "{other:?} is not a webhook setting (verification, ip_allowlist, rate_limit, \
-                     max_payload_bytes, dedup, methods)"
+                     max_payload_bytes, dedup, methods, mapping)"
                 )));
             }
         }

@@ -4,6 +4,7 @@
 //! expire after a short time so that changes made by other nodes sharing
 //! PostgreSQL are seen quickly.
 
+use super::shape::Shaping;
 use inlet_core::seal::MasterKey;
 use inlet_core::settings::WebhookSettings;
 use inlet_core::verify::{Scheme, Verifier};
@@ -23,6 +24,7 @@ pub struct Target {
     pub enabled: bool,
     pub settings: WebhookSettings,
     pub verifier: Option<Verifier>,
+    pub shaping: Shaping,
     /// Headers and query parameters that carry this trigger's shared secret,
     /// never stored.
     pub secret_headers: Vec<String>,
@@ -68,6 +70,7 @@ impl TargetCache {
             .map(|v| v.compile())
             .transpose()
             .map_err(|e| corrupt(e.to_string()))?;
+        let shaping = Shaping::compile(row.payload_schema.as_deref(), &settings).map_err(corrupt)?;
         let (secret_headers, secret_query_param) = secret_carriers(&settings);
         let target = Arc::new(Target {
             key_id: row.key_id,
@@ -77,6 +80,7 @@ impl TargetCache {
             enabled: row.enabled,
             settings,
             verifier,
+            shaping,
             secret_headers,
             secret_query_param,
         });

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod limits;
+pub mod shape;
 
 use crate::state::AppState;
 use axum::Json;
@@ -14,6 +15,7 @@ use bytes::{Bytes, BytesMut};
 use cache::Target;
 use http_body_util::BodyExt;
 use inlet_core::clock::{now_micros, rfc3339};
+use inlet_core::expr::Context;
 use inlet_core::keys::WebhookKey;
 use inlet_core::net::any_contains;
 use inlet_core::outcome::Outcome;
@@ -265,6 +267,25 @@ async fn check(
             delivery_id = verifier.delivery_id(&request, Some(&payload));
         }
     }
+    let shaped = target.shaping.apply(payload, |payload| {
+        Context::new(payload)
+            .with_headers(
+                parts
+                    .headers
+                    .iter()
+                    .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?))),
+            )
+            .with_query(query.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .with_meta(&json!({
+                "trigger": target.trigger_ref,
+                "source_ip": reception.source_ip.to_string(),
+                "received_at": rfc3339(reception.received_at),
+            }))
+    });
+    let payload = match shaped {
+        Ok(payload) => payload,
+        Err(message) => return Err(Answer::new(Outcome::SchemaMismatch, message).with_body(raw)),
+    };
     Ok(Accepted::Event {
         payload,
         raw,
@@ -321,12 +342,7 @@ async fn accept(
         log,
         key_id: Some(reception.target.key_id.clone()),
     };
-    match state
-        .store
-        .record_request(record)
-        .await
-        .inspect(|_| state.engine.notify())
-    {
+    match state.record_request(record).await {
         Ok(receipt) => (
             StatusCode::OK,
             Json(json!({"data": {"event_id": receipt.event_id, "duplicate": receipt.duplicate}})),

@@ -16,6 +16,21 @@ pub struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
+    pub cfg: Config,
+    engine: Option<inlet_engine::EngineHandle>,
+    store: Option<inlet_store::Store>,
+}
+
+/// Engine settings that keep tests fast: quick polls, short leases and grace.
+pub fn test_engine_config() -> inlet_engine::EngineConfig {
+    inlet_engine::EngineConfig {
+        workers: 8,
+        lease_seconds: 2.0,
+        poll_interval_seconds: 0.1,
+        shutdown_grace_seconds: 5.0,
+        kill_grace_seconds: 1.0,
+        ..inlet_engine::EngineConfig::default()
+    }
 }
 
 /// Runs `test` once per backend (SQLite, and PostgreSQL when available).
@@ -45,15 +60,26 @@ impl TestServer {
             listen: "127.0.0.1:0".parse().unwrap(),
             admin_token: Some(TOKEN.into()),
             packs_dir: packs_dir(),
+            engine: test_engine_config(),
             ..Config::default()
         };
         Self::start_with(backend, cfg, Some(dir)).await
     }
 
     pub async fn start_with(backend: &str, cfg: Config, dir: Option<tempfile::TempDir>) -> Self {
+        // reqwest is built with `rustls-no-provider`: without this, Client::new() panics
+        // when this crate's tests are built alone (`cargo test -p inlet-server`).
+        inlet_engine::runner::install_crypto_provider();
         let listeners = Listeners::bind(&cfg).await.unwrap();
+        Self::start_on(backend, cfg, listeners, dir).await
+    }
+
+    pub async fn start_on(backend: &str, cfg: Config, listeners: Listeners, dir: Option<tempfile::TempDir>) -> Self {
+        inlet_engine::runner::install_crypto_provider();
         let addr = listeners.management.local_addr().unwrap();
         let app = App::prepare(&cfg, listeners.public_addr().unwrap()).await.unwrap();
+        let engine = Some(app.state.engine.clone());
+        let store = Some(app.state.store.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.serve(listeners, async move {
             let _ = stopped.await;
@@ -65,7 +91,40 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
             _dir: dir,
+            cfg,
+            engine,
+            store,
         }
+    }
+
+    /// Kills the server as a crash would (running executions are dropped without a
+    /// word to the store, leases left to expire), then starts a new one on the same
+    /// database and data directory.
+    pub async fn crash_and_restart(self) -> Self {
+        self.crash_and_restart_with(|_| async {}).await
+    }
+
+    /// Like [`TestServer::crash_and_restart`], running `between` (given the database
+    /// URL) while the server is down.
+    pub async fn crash_and_restart_with<F, Fut>(mut self, between: F) -> Self
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        if let Some(engine) = self.engine.take() {
+            engine.abort().await;
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        if let Some(store) = self.store.take() {
+            store.close().await;
+        }
+        let cfg = self.cfg.clone();
+        between(cfg.database_url()).await;
+        let dir = self._dir.take();
+        Self::start_with(&self.backend, cfg, dir).await
     }
 
     pub async fn stop(mut self) {

@@ -1,0 +1,119 @@
+//! Request-log statistics for one trigger: counts per time bucket and
+//! outcome, and when its last request arrived.
+
+use crate::{Store, StoreError, on_pool};
+
+/// Requests of one outcome received in one time bucket.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OutcomeBucket {
+    /// `received_at / bucket_micros`: the bucket's start is `bucket * bucket_micros`.
+    pub bucket: i64,
+    pub outcome: String,
+    pub count: i64,
+}
+
+impl Store {
+    /// Counts of the trigger's request-log rows received at or after `since`,
+    /// grouped by `bucket_micros`-wide time buckets and outcome.
+    pub async fn request_log_buckets(
+        &self,
+        trigger_ref: &str,
+        since: i64,
+        bucket_micros: i64,
+    ) -> Result<Vec<OutcomeBucket>, StoreError> {
+        if bucket_micros <= 0 {
+            return Err(StoreError::Config("bucket width must be positive".into()));
+        }
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT received_at / $3 AS bucket, outcome, COUNT(*) AS count FROM request_log \
+                 WHERE trigger_ref = $1 AND received_at >= $2 GROUP BY 1, 2 ORDER BY 1, 2",
+            )
+            .bind(trigger_ref)
+            .bind(since)
+            .bind(bucket_micros)
+            .fetch_all(pool)
+            .await
+        })?)
+    }
+
+    /// When the trigger's most recent logged request arrived, if any is kept.
+    pub async fn last_request_at(&self, trigger_ref: &str) -> Result<Option<i64>, StoreError> {
+        let (at,): (Option<i64>,) = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT MAX(received_at) FROM request_log WHERE trigger_ref = $1")
+                .bind(trigger_ref)
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::test_support::database_urls;
+    use crate::{ReceiveRecord, RequestLogRow, Store};
+
+    const HOUR: i64 = 3_600_000_000;
+
+    fn row(id: &str, trigger_ref: &str, received_at: i64, outcome: &str) -> RequestLogRow {
+        RequestLogRow {
+            id: id.into(),
+            trigger_ref: Some(trigger_ref.into()),
+            key_prefix: Some("wh_abcde".into()),
+            received_at,
+            source_ip: "127.0.0.1".into(),
+            method: "POST".into(),
+            path: "/api/v1/webhooks/wh_...".into(),
+            query: "{}".into(),
+            headers: "{}".into(),
+            body: b"{}".to_vec(),
+            body_truncated: false,
+            outcome: outcome.into(),
+            status_code: 200,
+            message: String::new(),
+            processing_us: 5,
+            event_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn buckets_count_by_hour_and_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, url) in database_urls(dir.path()).await {
+            eprintln!("-- backend {name}");
+            let store = Store::open(&url).await.unwrap();
+            let rows = [
+                ("1", "a.b", 10 * HOUR + 5, "accepted"),
+                ("2", "a.b", 10 * HOUR + 7, "accepted"),
+                ("3", "a.b", 10 * HOUR + 9, "bad_signature"),
+                ("4", "a.b", 12 * HOUR, "accepted"),
+                ("5", "a.b", 2 * HOUR, "accepted"),  // before `since`
+                ("6", "c.d", 10 * HOUR, "accepted"), // another trigger
+            ];
+            for (id, trigger_ref, at, outcome) in rows {
+                store
+                    .record_request(ReceiveRecord {
+                        event: None,
+                        log: row(id, trigger_ref, at, outcome),
+                        key_id: None,
+                    })
+                    .await
+                    .unwrap();
+            }
+            let buckets = store.request_log_buckets("a.b", 5 * HOUR, HOUR).await.unwrap();
+            let got: Vec<(i64, &str, i64)> = buckets
+                .iter()
+                .map(|b| (b.bucket, b.outcome.as_str(), b.count))
+                .collect();
+            assert_eq!(
+                got,
+                vec![(10, "accepted", 2), (10, "bad_signature", 1), (12, "accepted", 1)]
+            );
+            assert_eq!(store.last_request_at("a.b").await.unwrap(), Some(12 * HOUR));
+            assert_eq!(store.last_request_at("x.y").await.unwrap(), None);
+            assert!(store.request_log_buckets("a.b", 0, 0).await.is_err());
+            store.close().await;
+        }
+    }
+}
