@@ -114,12 +114,12 @@ def wait_port(port, proc, what, timeout=60):
     fail(f"{what} did not listen on {port} within {timeout} s")
 
 
-def peak_rss_kib(pid):
-    """VmHWM: the process's peak resident set since it started."""
+def peak_rss_kib(pid, field="VmHWM"):
+    """VmHWM: the process's peak resident set since it started (VmRSS: now)."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
@@ -356,7 +356,10 @@ class Inlet:
         self.sanity(self.url)
         self.e2e_url = self.setup_e2e()
         if self.other_rules:
+            log(f"{self.name}: peak RSS {peak_rss_kib(self.pid())} KiB before adding rules")
             self.add_other_rules(self.other_rules)
+            log(f"{self.name}: peak RSS {peak_rss_kib(self.pid())} KiB, now "
+                f"{peak_rss_kib(self.pid(), 'VmRSS')} KiB after adding rules")
         return self
 
     def add_other_rules(self, n):
@@ -433,12 +436,12 @@ class Inlet:
         if status in (404, 405):
             self.e2e_note = "rules/actions API unavailable"
             return None
-        if status not in (200, 201):
+        if status not in (200, 201, 409):  # 409: a reused data dir (bench/growth) has it
             fail(f"{self.name}: create action: {status} {doc}")
         rule = {"ref": "bench.on_e2e", "trigger": E2E_TRIGGER, "action": "bench.true",
                 "parameters": {}, "enabled": True}
         status, doc = self.call("POST", "/rules", rule)
-        if status not in (200, 201):
+        if status not in (200, 201, 409):
             fail(f"{self.name}: create rule: {status} {doc}")
         url = self.enable(E2E_TRIGGER)
         self.secure(E2E_TRIGGER)
@@ -581,6 +584,8 @@ def main():
             all_ok &= e2e[s.name]["check"] == "ok"
 
     rss = {s.name: peak_rss_kib(s.pid()) for s in systems}
+    for s in systems:
+        log(f"{s.name}: peak RSS {rss[s.name]} KiB, RSS now {peak_rss_kib(s.pid(), 'VmRSS')} KiB")
     table = render(systems, results, rss, e2e)
     print(table)
     if RESULTS_FILE:
