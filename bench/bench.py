@@ -212,7 +212,22 @@ def run_wrk(url, script, seconds=None):
     seconds = seconds or SECONDS
     argv = ["wrk", "-t", str(THREADS), "-c", str(CONNECTIONS), "-d", f"{seconds}s",
             "--timeout", "10s", "-s", script, url]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    with open(os.path.join(WORK, "pids"), "a") as f:
+        f.write(f"{proc.pid}\n")
+    try:
+        stdout, stderr = proc.communicate(timeout=seconds + 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    class Out:
+        pass
+
+    out = Out()
+    out.stdout, out.stderr = stdout, stderr
     for line in out.stdout.splitlines():
         if line.startswith("WRKJSON "):
             r = json.loads(line[len("WRKJSON "):])
@@ -708,7 +723,13 @@ def render(systems, results, rss, e2e):
     return "\n".join(lines)
 
 
+def on_signal(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         main()
     finally:
