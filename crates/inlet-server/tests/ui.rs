@@ -603,3 +603,87 @@ async fn the_log_stream_sends_new_rows_and_ends_when_the_server_stops() {
         .await
         .expect("the server stops promptly with a live stream open");
 }
+
+#[tokio::test]
+async fn rules_actions_and_executions_pages_show_the_engine_and_retry_works() {
+    let s = server().await;
+    let (cookie, csrf) = http_sign_in(&s).await;
+    let created = s
+        .post_json(
+            "/api/v1/actions",
+            serde_json::json!({"ref": "ui.echo", "runner": {"type": "command", "argv": ["/bin/echo", "hello {{ params.who }}"]},
+                "retry": {"max_attempts": 1}}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let created = s
+        .post_json(
+            "/api/v1/rules",
+            serde_json::json!({"ref": "ui.on_push", "trigger": "github.push", "action": "ui.echo",
+                "parameters": {"who": "{{ payload.who }}"}}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let (_, url) = s.enable("github.push").await;
+    assert_eq!(
+        s.send(&url, "application/json", r#"{"who": "ui-test"}"#).await.status(),
+        200
+    );
+    let mut id = String::new();
+    for _ in 0..100 {
+        let list = s.get_json("/api/v1/executions?rule=ui.on_push").await;
+        if let Some(x) = list["data"].as_array().and_then(|xs| xs.first())
+            && x["status"] == "succeeded"
+        {
+            id = x["id"].as_str().unwrap().to_owned();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!id.is_empty(), "the execution succeeded");
+
+    let client = no_redirects();
+    let page = |path: String| {
+        let client = client.clone();
+        let cookie = cookie.clone();
+        let base = s.base.clone();
+        async move {
+            let response = client
+                .get(format!("{base}{path}"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+            response.text().await.unwrap()
+        }
+    };
+    assert!(page("/rules".into()).await.contains("ui.on_push"));
+    assert!(page("/rules/ui.on_push".into()).await.contains("ui.echo"));
+    assert!(page("/actions".into()).await.contains("ui.echo"));
+    assert!(page("/actions/ui.echo".into()).await.contains("/bin/echo"));
+    assert!(page("/executions".into()).await.contains("succeeded"));
+    let detail = page(format!("/executions/{id}")).await;
+    assert!(detail.contains("hello ui-test"), "the output is shown");
+
+    let retried = client
+        .post(format!("{}/executions/{id}/retry", s.base))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("_csrf", csrf.as_str())]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retried.status(), StatusCode::SEE_OTHER);
+    let mut attempts = 0;
+    for _ in 0..100 {
+        let x = s.get_json(&format!("/api/v1/executions/{id}")).await;
+        attempts = x["data"]["attempts"].as_array().map_or(0, Vec::len);
+        if attempts >= 2 && x["data"]["status"] == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(attempts, 2, "the retry ran the execution again");
+    s.stop().await;
+}
