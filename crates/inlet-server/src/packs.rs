@@ -83,7 +83,7 @@ pub async fn load_packs(dir: &Path, store: &Store, master_key: &MasterKey) -> an
     }
     for (pack, path) in action_files {
         let loaded = read(&path)
-            .and_then(|text| parse_action_yaml(&text, &shown(&path)).map_err(from_automation))
+            .and_then(|text| parse_action_yaml(&text, &shown(&path)))
             .and_then(|spec| in_pack(&path, &pack, spec.pack().to_owned(), spec))
             .and_then(|spec| {
                 let new = crate::api::new_action(&spec, master_key).map_err(|e| refused(&path, e))?;
@@ -109,7 +109,7 @@ pub async fn load_packs(dir: &Path, store: &Store, master_key: &MasterKey) -> an
     }
     for (pack, path) in rule_files {
         let loaded = read(&path)
-            .and_then(|text| parse_rule_yaml(&text, &shown(&path)).map_err(from_automation))
+            .and_then(|text| parse_rule_yaml(&text, &shown(&path)))
             .and_then(|spec| in_pack(&path, &pack, spec.pack().to_owned(), spec))
             .and_then(|spec| crate::api::new_rule(&spec).map_err(|e| refused(&path, e)));
         let new = match loaded {
@@ -179,13 +179,5 @@ fn in_pack<T>(path: &Path, pack: &str, spec_pack: String, spec: T) -> Result<T, 
             line: None,
             message: format!("ref must start with `{pack}.` (the pack's name)"),
         })
-    }
-}
-
-fn from_automation(e: inlet_core::automation::PackError) -> PackError {
-    PackError {
-        path: e.path,
-        line: e.line,
-        message: e.message,
     }
 }

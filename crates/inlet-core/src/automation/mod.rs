@@ -31,7 +31,6 @@ pub use rule::{CompiledRule, MAX_DEBOUNCE_SECONDS, RuleSpec};
 pub use signing::SigningSecret;
 
 use crate::expr::ExprError;
-use std::fmt;
 
 /// Whether `s` is a ref: `pack.name`, each part 1-64 characters of lower-case letters,
 /// digits, `_` and `-`, starting with a letter or digit (the rule triggers follow too).
@@ -66,36 +65,14 @@ pub(crate) fn is_header_name(s: &str) -> bool {
 }
 
 /// A pack file (`packs/<pack>/actions/*.yaml`, `packs/<pack>/rules/*.yaml`) that could
-/// not be used, with where the problem is. `line` is the file's line for YAML and
-/// shape errors; for a template that does not compile, the message names the field and
-/// the position inside the template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PackError {
-    pub path: String,
-    pub line: Option<usize>,
-    pub message: String,
-}
-
-impl fmt::Display for PackError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{}: {}", self.path, line, self.message),
-            None => write!(f, "{}: {}", self.path, self.message),
-        }
-    }
-}
-
-impl std::error::Error for PackError {}
+/// not be used: the same error as for trigger files. For a template that does not
+/// compile, the message names the field and the position inside the template.
+pub use crate::pack::PackError;
 
 fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, path: &str) -> Result<T, PackError> {
-    serde_norway::from_str(text).map_err(|e| {
-        let message = e.to_string();
-        let line = e.location().map(|l| l.line());
-        PackError {
-            path: path.to_owned(),
-            line: unknown_field_line(text, &message).or(line),
-            message,
-        }
+    crate::pack::parse_yaml(text, path).map_err(|mut e| {
+        e.line = unknown_field_line(text, &e.message).or(e.line);
+        e
     })
 }
 
