@@ -434,13 +434,9 @@ async fn concurrent_webhooks_are_all_stored() {
 async fn the_public_listener_serves_only_webhooks() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = inlet_server::Config {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
         public_listen: Some("127.0.0.1:0".parse().unwrap()),
         public_url: Some("https://hooks.example.com/".into()),
-        admin_token: Some(common::TOKEN.into()),
-        packs_dir: common::packs_dir(),
-        ..inlet_server::Config::default()
+        ..common::test_config(dir.path())
     };
     let listeners = inlet_server::Listeners::bind(&cfg).await.unwrap();
     let public = listeners.public_addr().unwrap();

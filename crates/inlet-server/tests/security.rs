@@ -321,12 +321,8 @@ async fn ip_allowlist_uses_the_socket_address_and_ignores_spoofed_headers() {
 async fn behind_a_trusted_proxy_the_forwarded_client_is_checked() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = Config {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        admin_token: Some(common::TOKEN.into()),
-        packs_dir: common::packs_dir(),
         trusted_proxies: vec!["127.0.0.1/32".into()],
-        ..Config::default()
+        ..common::test_config(dir.path())
     };
     let s = TestServer::start_with("sqlite", cfg, Some(dir)).await;
     let (_, url) = s.enable("github.push").await;
@@ -477,12 +473,8 @@ async fn provider_handshakes_are_answered() {
 async fn probing_unknown_keys_is_throttled_per_address() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = Config {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        admin_token: Some(common::TOKEN.into()),
-        packs_dir: common::packs_dir(),
         unknown_key_limit_per_minute: 5,
-        ..Config::default()
+        ..common::test_config(dir.path())
     };
     let s = TestServer::start_with("sqlite", cfg, Some(dir)).await;
     let (_, url) = s.enable("github.push").await;
@@ -506,13 +498,9 @@ async fn slow_clients_are_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dir = tempfile::tempdir().unwrap();
     let cfg = Config {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        admin_token: Some(common::TOKEN.into()),
-        packs_dir: common::packs_dir(),
         header_timeout_seconds: 1,
         body_timeout_seconds: 1,
-        ..Config::default()
+        ..common::test_config(dir.path())
     };
     let s = TestServer::start_with("sqlite", cfg, Some(dir)).await;
     let (key, _) = s.enable("github.push").await;

@@ -47,6 +47,19 @@ where
     }
 }
 
+/// A test server's configuration: data in `dir`, port 0, the test token, the
+/// shipped packs and a fast engine. Tests change fields with `..test_config(dir)`.
+pub fn test_config(dir: &std::path::Path) -> Config {
+    Config {
+        data_dir: dir.to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_token: Some(TOKEN.into()),
+        packs_dir: packs_dir(),
+        engine: test_engine_config(),
+        ..Config::default()
+    }
+}
+
 pub fn packs_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../packs")
 }
@@ -55,13 +68,8 @@ impl TestServer {
     pub async fn start(backend: &str, database_url: Option<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let cfg = Config {
-            data_dir: dir.path().to_path_buf(),
             database_url,
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_token: Some(TOKEN.into()),
-            packs_dir: packs_dir(),
-            engine: test_engine_config(),
-            ..Config::default()
+            ..test_config(dir.path())
         };
         Self::start_with(backend, cfg, Some(dir)).await
     }
