@@ -1,7 +1,7 @@
 //! Rules and actions: their specs (JSON, as the API and packs give them) with the
 //! columns the engine looks them up by.
 
-use crate::{Store, StoreError, on_pool};
+use crate::{Store, StoreError, on_pool, on_writer};
 use inlet_core::clock::now_micros;
 use serde::Serialize;
 
@@ -84,7 +84,7 @@ macro_rules! select_rules {
 impl Store {
     pub async fn create_action(&self, a: &NewAction) -> Result<ActionRow, StoreError> {
         let now = now_micros();
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query(
                 "INSERT INTO actions (ref, pack, runner, concurrency, spec, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $6)",
@@ -107,7 +107,7 @@ impl Store {
     /// unchanged spec leaves the row (and its `updated_at`) alone.
     pub async fn upsert_action(&self, a: &NewAction) -> Result<bool, StoreError> {
         let existed = self.get_action(&a.action_ref).await?.is_some();
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query(
                 "INSERT INTO actions (ref, pack, runner, concurrency, spec, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $6) \
@@ -128,7 +128,7 @@ impl Store {
     }
 
     pub async fn update_action(&self, a: &NewAction) -> Result<ActionRow, StoreError> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query("UPDATE actions SET runner = $2, concurrency = $3, spec = $4, updated_at = $5 WHERE ref = $1")
                 .bind(&a.action_ref)
                 .bind(&a.runner)
@@ -161,7 +161,7 @@ impl Store {
     }
 
     pub async fn delete_action(&self, action_ref: &str) -> Result<(), StoreError> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query("DELETE FROM actions WHERE ref = $1")
                 .bind(action_ref)
                 .execute(pool)
@@ -176,7 +176,7 @@ impl Store {
 
     pub async fn create_rule(&self, r: &NewRule) -> Result<RuleRow, StoreError> {
         let now = now_micros();
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query(
                 "INSERT INTO rules (ref, pack, trigger_ref, action_ref, enabled, spec, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
@@ -199,7 +199,7 @@ impl Store {
     /// Creates or replaces a rule (packs); returns whether it was new.
     pub async fn upsert_rule(&self, r: &NewRule) -> Result<bool, StoreError> {
         let existed = self.get_rule(&r.rule_ref).await?.is_some();
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query(
                 "INSERT INTO rules (ref, pack, trigger_ref, action_ref, enabled, spec, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
@@ -222,7 +222,7 @@ impl Store {
     }
 
     pub async fn update_rule(&self, r: &NewRule) -> Result<RuleRow, StoreError> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query(
                 "UPDATE rules SET trigger_ref = $2, action_ref = $3, enabled = $4, spec = $5, updated_at = $6 \
                  WHERE ref = $1",
@@ -263,7 +263,7 @@ impl Store {
     }
 
     pub async fn delete_rule(&self, rule_ref: &str) -> Result<(), StoreError> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query("DELETE FROM rules WHERE ref = $1")
                 .bind(rule_ref)
                 .execute(pool)

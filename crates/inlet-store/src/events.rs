@@ -1,5 +1,18 @@
 use crate::{EventRow, Store, StoreError, on_pool};
 
+/// An event is stored already processed when its trigger has no enabled rule at
+/// that moment: the evaluator would find nothing to do, and skipping it saves
+/// reading the event back and rewriting its row. Decided inside the insert, so
+/// a rule enabled concurrently either commits first (the event waits for the
+/// evaluator) or after (the event predates the rule, as if evaluated at once).
+/// Followed by the trigger ref's placeholder and `)`.
+macro_rules! no_enabled_rule {
+    () => {
+        "NOT EXISTS (SELECT 1 FROM rules WHERE enabled = TRUE AND trigger_ref = "
+    };
+}
+pub(crate) use no_enabled_rule;
+
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
     pub trigger_ref: Option<String>,

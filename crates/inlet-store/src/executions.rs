@@ -1,9 +1,11 @@
 //! Executions: evaluation records, execution rows, claiming with leases,
 //! attempts, cancel and retry.
 
-use crate::{Backend, EventRow, NewEvent, Store, StoreError, on_pool};
+use crate::{Backend, EventRow, NewEvent, Store, StoreError, in_transaction, on_pool, on_writer};
 use inlet_core::clock::now_micros;
 use serde::Serialize;
+use sqlx::QueryBuilder;
+use std::collections::HashSet;
 
 /// Statuses an execution can be in.
 pub mod status {
@@ -200,66 +202,139 @@ macro_rules! bind_execution {
     };
 }
 
+/// Rows per multi-row statement: far below SQLite's 32,766 bound parameters.
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// One transaction, a few statements per batch whatever its size: the
+/// evaluation records (a pair already recorded was evaluated before and makes
+/// nothing again), the executions of new matches, the events' processed flag.
 macro_rules! commit_evaluations_in {
-    ($pool:expr, $batch:expr) => {{
+    ($pool:expr, $db:ty, $batch:expr) => {{
+        let batch: &[EventEvaluation] = $batch;
         let mut tx = $pool.begin().await?;
         let now = now_micros();
-        let mut created = Vec::new();
-        for event in $batch {
-            for ev in &event.evaluations {
-                let inserted = sqlx::query(
-                    "INSERT INTO rule_evaluations (event_id, rule_ref, outcome, reason, created_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id, rule_ref) DO NOTHING",
-                )
-                .bind(&event.event_id)
-                .bind(&ev.rule_ref)
-                .bind(&ev.outcome)
-                .bind(&ev.reason)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                // Evaluated already (another node, or before a crash): nothing more.
-                let (1, Some(x)) = (inserted, &ev.execution) else {
-                    continue;
-                };
-                let id: String = if x.debounce_key.is_some() {
-                    // Debounce: the queued execution of this burst takes the newer
-                    // event and waits the quiet period again.
-                    let sql = format!(
-                        "{INSERT_EXECUTION} ON CONFLICT (rule_ref, debounce_key) \
-                         WHERE debounce_key IS NOT NULL AND status = 'queued' \
-                         DO UPDATE SET event_id = excluded.event_id, params = excluded.params, \
-                         next_run_at = excluded.next_run_at, updated_at = excluded.updated_at RETURNING id"
-                    );
-                    let (id,): (String,) = bind_execution!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), x, now)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    id
-                } else {
-                    bind_execution!(sqlx::query(INSERT_EXECUTION), x, now)
-                        .execute(&mut *tx)
-                        .await?;
-                    x.id.clone()
-                };
-                sqlx::query("UPDATE rule_evaluations SET execution_id = $1 WHERE event_id = $2 AND rule_ref = $3")
-                    .bind(&id)
-                    .bind(&event.event_id)
-                    .bind(&ev.rule_ref)
-                    .execute(&mut *tx)
-                    .await?;
-                created.push(CreatedExecution {
-                    id,
-                    next_run_at: x.next_run_at,
-                });
-            }
-            sqlx::query("UPDATE events SET processed = TRUE WHERE id = $1")
-                .bind(&event.event_id)
+        let pairs: Vec<(&str, &NewEvaluation)> = batch
+            .iter()
+            .flat_map(|event| event.evaluations.iter().map(move |ev| (event.event_id.as_str(), ev)))
+            .collect();
+        let mut recorded: HashSet<(String, String)> = HashSet::with_capacity(pairs.len());
+        for chunk in pairs.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<$db>::new(
+                "INSERT INTO rule_evaluations (event_id, rule_ref, outcome, reason, execution_id, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, (event_id, ev)| {
+                // A debounced execution's id is only known once its burst is found.
+                let execution_id = ev
+                    .execution
+                    .as_ref()
+                    .filter(|x| x.debounce_key.is_none())
+                    .map(|x| &x.id);
+                row.push_bind(*event_id)
+                    .push_bind(&ev.rule_ref)
+                    .push_bind(&ev.outcome)
+                    .push_bind(&ev.reason)
+                    .push_bind(execution_id)
+                    .push_bind(now);
+            });
+            insert.push(" ON CONFLICT (event_id, rule_ref) DO NOTHING RETURNING event_id, rule_ref");
+            let rows: Vec<(String, String)> = insert.build_query_as().fetch_all(&mut *tx).await?;
+            recorded.extend(rows);
+        }
+        // Evaluated already (another node, or before a crash): nothing more.
+        let new_matches: Vec<(&str, &NewExecution)> = pairs
+            .iter()
+            .filter_map(|(event_id, ev)| Some((*event_id, ev.execution.as_ref()?, &ev.rule_ref)))
+            .filter(|(event_id, _, rule_ref)| recorded.contains(&((*event_id).to_owned(), (*rule_ref).clone())))
+            .map(|(event_id, x, _)| (event_id, x))
+            .collect();
+        let mut created = Vec::with_capacity(new_matches.len());
+        let (debounced, plain): (Vec<_>, Vec<_>) = new_matches.into_iter().partition(|(_, x)| x.debounce_key.is_some());
+        for chunk in plain.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<$db>::new(
+                "INSERT INTO executions (id, action_ref, rule_ref, event_id, source, status, max_attempts, params, \
+                 debounce_key, next_run_at, created_at, updated_at) ",
+            );
+            insert.push_values(chunk, |mut row, (_, x)| {
+                row.push_bind(&x.id)
+                    .push_bind(&x.action_ref)
+                    .push_bind(&x.rule_ref)
+                    .push_bind(&x.event_id)
+                    .push_bind(&x.source)
+                    .push_bind("queued")
+                    .push_bind(x.max_attempts)
+                    .push_bind(&x.params)
+                    .push_bind(&x.debounce_key)
+                    .push_bind(x.next_run_at)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            insert.build().execute(&mut *tx).await?;
+            created.extend(chunk.iter().map(|(_, x)| CreatedExecution {
+                id: x.id.clone(),
+                next_run_at: x.next_run_at,
+            }));
+        }
+        for (event_id, x) in debounced {
+            // Debounce: the queued execution of this burst takes the newer
+            // event and waits the quiet period again.
+            let sql = format!(
+                "{INSERT_EXECUTION} ON CONFLICT (rule_ref, debounce_key) \
+                 WHERE debounce_key IS NOT NULL AND status = 'queued' \
+                 DO UPDATE SET event_id = excluded.event_id, params = excluded.params, \
+                 next_run_at = excluded.next_run_at, updated_at = excluded.updated_at RETURNING id"
+            );
+            let (id,): (String,) = bind_execution!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), x, now)
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE rule_evaluations SET execution_id = $1 WHERE event_id = $2 AND rule_ref = $3")
+                .bind(&id)
+                .bind(event_id)
+                .bind(&x.rule_ref)
                 .execute(&mut *tx)
                 .await?;
+            created.push(CreatedExecution {
+                id,
+                next_run_at: x.next_run_at,
+            });
+        }
+        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+            let mut update = QueryBuilder::<$db>::new("UPDATE events SET processed = TRUE WHERE id IN (");
+            let mut ids = update.separated(", ");
+            for event in chunk {
+                ids.push_bind(&event.event_id);
+            }
+            ids.push_unseparated(")");
+            update.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok::<_, StoreError>(created)
+    }};
+}
+
+/// Inside a claim's transaction `$tx`: records the claimed attempt as
+/// running; an earlier attempt still marked running lost its worker.
+macro_rules! begin_attempt {
+    ($tx:ident, $row:expr, $owner:expr, $now:expr) => {{
+        sqlx::query(
+            "UPDATE execution_attempts SET status = 'lost', finished_at = $2, \
+             summary = 'the worker stopped (crash or shutdown) before the attempt ended; its lease expired' \
+             WHERE execution_id = $1 AND status = 'running'",
+        )
+        .bind(&$row.id)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO execution_attempts (execution_id, attempt, worker, status, started_at, summary, stdout, \
+             stderr, stdout_truncated, stderr_truncated) VALUES ($1, $2, $3, 'running', $4, '', '', '', FALSE, FALSE) \
+             ON CONFLICT (execution_id, attempt) DO NOTHING",
+        )
+        .bind(&$row.id)
+        .bind($row.attempt)
+        .bind($owner)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?;
     }};
 }
 
@@ -285,15 +360,15 @@ impl Store {
         match &self.backend {
             // SQLite has one writer: queue on the writer's connection rather than
             // meet the group commit in SQLite's busy handler.
-            Backend::Sqlite { write, .. } => commit_evaluations_in!(write, batch),
-            Backend::Postgres(pool) => commit_evaluations_in!(pool, batch),
+            Backend::Sqlite { write, .. } => commit_evaluations_in!(write, sqlx::Sqlite, batch),
+            Backend::Postgres(pool) => commit_evaluations_in!(pool, sqlx::Postgres, batch),
         }
     }
 
     /// Creates an execution outside rule evaluation (replays).
     pub async fn insert_execution(&self, x: &NewExecution) -> Result<(), StoreError> {
         let now = now_micros();
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             bind_execution!(sqlx::query(INSERT_EXECUTION), x, now)
                 .execute(pool)
                 .await
@@ -304,11 +379,13 @@ impl Store {
 
     /// Stores an event that did not come through the receiver (API, replay).
     pub async fn insert_event(&self, e: &NewEvent) -> Result<(), StoreError> {
-        on_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO events (id, trigger_ref, payload, metadata, source, delivery_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
+        on_writer!(self, |pool| {
+            sqlx::query(concat!(
+                "INSERT INTO events (id, trigger_ref, payload, metadata, source, delivery_id, created_at, processed) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, ",
+                crate::events::no_enabled_rule!(),
+                "$2))"
+            ))
             .bind(&e.id)
             .bind(&e.trigger_ref)
             .bind(&e.payload)
@@ -346,18 +423,32 @@ impl Store {
         })?)
     }
 
-    /// Claims one due execution for `owner` until `lease_until`: the oldest
-    /// queued or retrying one whose time has come, or a running one whose lease
-    /// expired, among actions below their concurrency limit. The attempt count
-    /// goes up by one. SQLite: one `UPDATE ... WHERE id = (SELECT ...)`, which
-    /// its single writer serialises; PostgreSQL: `FOR UPDATE SKIP LOCKED`, and
-    /// a per-action advisory lock around the concurrency check.
+    /// Claims one due execution for `owner`; see [`Store::claim_executions`].
     pub async fn claim_execution(
         &self,
         owner: &str,
         now: i64,
         lease_until: i64,
     ) -> Result<Option<ExecutionRow>, StoreError> {
+        Ok(self.claim_executions(&[owner], now, lease_until).await?.pop())
+    }
+
+    /// Claims up to one due execution per owner, until `lease_until`, in one
+    /// transaction (one commit however many are claimed): each time the oldest
+    /// queued or retrying one whose time has come, or a running one whose
+    /// lease expired, among actions below their concurrency limit. Each claim
+    /// raises the attempt count and records the attempt as running (an earlier
+    /// attempt still marked running lost its worker and becomes `lost`).
+    /// SQLite: one `UPDATE ... WHERE id = (SELECT ...)` per claim, which its
+    /// single writer serialises; PostgreSQL: `FOR UPDATE SKIP LOCKED`, and a
+    /// per-action advisory lock around the concurrency check.
+    pub async fn claim_executions(
+        &self,
+        owners: &[&str],
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Vec<ExecutionRow>, StoreError> {
+        let mut claimed = Vec::with_capacity(owners.len());
         match &self.backend {
             Backend::Sqlite { write, .. } => {
                 let sql = format!(
@@ -366,67 +457,79 @@ impl Store {
                      WHERE r.action_ref = e.action_ref AND r.status = 'running' AND r.lease_expires_at >= $3)) \
                      ORDER BY e.next_run_at, e.id LIMIT 1){RETURNING_EXECUTION}"
                 );
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(owner)
-                    .bind(lease_until)
-                    .bind(now)
-                    .fetch_optional(write)
-                    .await?)
+                let mut tx = write.begin().await?;
+                for owner in owners {
+                    let row: Option<ExecutionRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                        .bind(owner)
+                        .bind(lease_until)
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let Some(row) = row else { break };
+                    begin_attempt!(tx, row, owner, now);
+                    claimed.push(row);
+                }
+                tx.commit().await?;
             }
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                let candidates: Vec<(String, String, Option<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT e.id, e.action_ref, a.concurrency FROM executions e LEFT JOIN actions a ON a.ref = e.action_ref \
-                     WHERE $1::TEXT IS NOT NULL AND $2::BIGINT IS NOT NULL AND {DUE} \
-                     ORDER BY e.next_run_at, e.id LIMIT 64 FOR UPDATE OF e SKIP LOCKED"
-                )))
-                .bind(owner)
-                .bind(lease_until)
-                .bind(now)
-                .fetch_all(&mut *tx)
-                .await?;
-                for (id, action_ref, concurrency) in candidates {
-                    if let Some(limit) = concurrency {
-                        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                            .bind(&action_ref)
-                            .execute(&mut *tx)
-                            .await?;
-                        let (running,): (i64,) = sqlx::query_as(
-                            "SELECT COUNT(*) FROM executions WHERE action_ref = $1 AND status = 'running' \
-                             AND lease_expires_at >= $2 AND id <> $3",
-                        )
-                        .bind(&action_ref)
-                        .bind(now)
-                        .bind(&id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        if running >= limit {
-                            continue;
-                        }
-                    }
-                    let row: ExecutionRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "{CLAIM_SET} WHERE id = $4{RETURNING_EXECUTION}"
+                'owners: for owner in owners {
+                    let candidates: Vec<(String, String, Option<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT e.id, e.action_ref, a.concurrency FROM executions e \
+                             LEFT JOIN actions a ON a.ref = e.action_ref \
+                             WHERE $1::TEXT IS NOT NULL AND $2::BIGINT IS NOT NULL AND {DUE} \
+                             ORDER BY e.next_run_at, e.id LIMIT 64 FOR UPDATE OF e SKIP LOCKED"
                     )))
                     .bind(owner)
                     .bind(lease_until)
                     .bind(now)
-                    .bind(&id)
-                    .fetch_one(&mut *tx)
+                    .fetch_all(&mut *tx)
                     .await?;
-                    tx.commit().await?;
-                    return Ok(Some(row));
+                    for (id, action_ref, concurrency) in candidates {
+                        if let Some(limit) = concurrency {
+                            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                                .bind(&action_ref)
+                                .execute(&mut *tx)
+                                .await?;
+                            let (running,): (i64,) = sqlx::query_as(
+                                "SELECT COUNT(*) FROM executions WHERE action_ref = $1 AND status = 'running' \
+                                 AND lease_expires_at >= $2 AND id <> $3",
+                            )
+                            .bind(&action_ref)
+                            .bind(now)
+                            .bind(&id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            if running >= limit {
+                                continue;
+                            }
+                        }
+                        let row: ExecutionRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                            "{CLAIM_SET} WHERE id = $4{RETURNING_EXECUTION}"
+                        )))
+                        .bind(owner)
+                        .bind(lease_until)
+                        .bind(now)
+                        .bind(&id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        begin_attempt!(tx, row, owner, now);
+                        claimed.push(row);
+                        continue 'owners;
+                    }
+                    break;
                 }
                 tx.commit().await?;
-                Ok(None)
             }
         }
+        Ok(claimed)
     }
 
     /// Extends a lease still held by `owner`. None: the lease is lost (expired
     /// and taken by another worker, or the execution ended); otherwise whether a
     /// cancel was requested.
     pub async fn renew_lease(&self, id: &str, owner: &str, lease_until: i64) -> Result<Option<bool>, StoreError> {
-        Ok(on_pool!(self, |pool| {
+        Ok(on_writer!(self, |pool| {
             sqlx::query_as::<_, (bool,)>(
                 "UPDATE executions SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 \
                  AND status = 'running' RETURNING cancel_requested",
@@ -440,35 +543,6 @@ impl Store {
         .map(|(c,)| c))
     }
 
-    /// Records the start of an attempt; an earlier attempt still marked running
-    /// lost its worker and is marked `lost`.
-    pub async fn begin_attempt(&self, id: &str, attempt: i64, worker: &str, now: i64) -> Result<(), StoreError> {
-        on_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE execution_attempts SET status = 'lost', finished_at = $2, \
-                 summary = 'the worker stopped (crash or shutdown) before the attempt ended; its lease expired' \
-                 WHERE execution_id = $1 AND status = 'running'",
-            )
-            .bind(id)
-            .bind(now)
-            .execute(pool)
-            .await?;
-            sqlx::query(
-                "INSERT INTO execution_attempts (execution_id, attempt, worker, status, started_at, summary, stdout, \
-                 stderr, stdout_truncated, stderr_truncated) VALUES ($1, $2, $3, 'running', $4, '', '', '', FALSE, FALSE) \
-                 ON CONFLICT (execution_id, attempt) DO NOTHING",
-            )
-            .bind(id)
-            .bind(attempt)
-            .bind(worker)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-        })?;
-        Ok(())
-    }
-
     /// Records the end of an attempt and the execution's next state. Returns
     /// false when `owner` no longer held the lease (the execution is left alone).
     pub async fn end_attempt(&self, end: &AttemptEnd) -> Result<bool, StoreError> {
@@ -478,7 +552,7 @@ impl Store {
         } else {
             format!("{}{}", end.stdout, end.stderr)
         };
-        let done = on_pool!(self, |pool| {
+        let done = in_transaction!(self, |tx| {
             sqlx::query(
                 "UPDATE execution_attempts SET status = $3, finished_at = $4, exit_code = $5, http_status = $6, \
                  summary = $7, stdout = $8, stderr = $9, stdout_truncated = $10, stderr_truncated = $11 \
@@ -495,7 +569,7 @@ impl Store {
             .bind(&end.stderr)
             .bind(end.stdout_truncated)
             .bind(end.stderr_truncated)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
             let terminal = status::is_terminal(&end.status);
             sqlx::query(
@@ -512,10 +586,10 @@ impl Store {
             .bind(&output)
             .bind(now)
             .bind(terminal)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-        })?;
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+        });
         Ok(done == 1)
     }
 
@@ -564,7 +638,7 @@ impl Store {
     /// to stop.
     pub async fn cancel_execution(&self, id: &str) -> Result<CancelResult, StoreError> {
         let now = now_micros();
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query(
                 "UPDATE executions SET status = 'cancelled', finished_at = $2, updated_at = $2, \
                  result = '{\"summary\": \"cancelled before it ran\"}' \
@@ -579,7 +653,7 @@ impl Store {
         if done == 1 {
             return Ok(CancelResult::Cancelled);
         }
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query(
                 "UPDATE executions SET cancel_requested = TRUE, updated_at = $2 WHERE id = $1 AND status = 'running'",
             )
@@ -602,7 +676,7 @@ impl Store {
     /// False when it has not ended.
     pub async fn retry_execution(&self, id: &str, more_attempts: i64) -> Result<bool, StoreError> {
         let now = now_micros();
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query(
                 "UPDATE executions SET status = 'queued', next_run_at = $2, max_attempts = attempt + $3, \
                  cancel_requested = FALSE, finished_at = NULL, debounce_key = NULL, updated_at = $2 \

@@ -48,6 +48,41 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Like `on_pool!`, for statements that write. SQLite has one writer at a
+/// time: writes queue on the writer's connection (which the group commit also
+/// uses) instead of meeting it in SQLite's busy handler, which sleeps in steps
+/// of milliseconds.
+macro_rules! on_writer {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite { write: $pool, .. } => $body,
+            $crate::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_writer;
+
+/// Runs `$body` inside one transaction on the backend's write path.
+macro_rules! in_transaction {
+    ($store:expr, |$tx:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite { write, .. } => {
+                let mut $tx = write.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::Backend::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+pub(crate) use in_transaction;
+
 #[derive(Clone)]
 pub(crate) enum Backend {
     /// SQLite has one writer at a time: group commits go through `write`, a

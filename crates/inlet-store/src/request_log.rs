@@ -1,4 +1,4 @@
-use crate::{RequestLogRow, Store, StoreError, on_pool};
+use crate::{RequestLogRow, Store, StoreError, on_pool, on_writer};
 
 #[derive(Debug, Clone, Default)]
 pub struct LogFilter {
@@ -46,7 +46,7 @@ impl Store {
 
     /// Removes request-log rows received before `cutoff`; returns how many.
     pub async fn purge_request_log(&self, cutoff: i64) -> Result<u64, StoreError> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query("DELETE FROM request_log WHERE received_at < $1")
                 .bind(cutoff)
                 .execute(pool)

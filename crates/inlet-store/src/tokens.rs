@@ -1,11 +1,11 @@
 //! Management API tokens, stored as SHA-256 digests only.
 
-use crate::{Store, StoreError, TokenRow, any_row, on_pool};
+use crate::{Store, StoreError, TokenRow, any_row, on_pool, on_writer};
 use inlet_core::clock::now_micros;
 
 impl Store {
     pub async fn create_token(&self, id: &str, name: &str, token_hash: &[u8], prefix: &str) -> Result<(), StoreError> {
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query("INSERT INTO api_tokens (id, name, token_hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(id)
                 .bind(name)
@@ -41,7 +41,7 @@ impl Store {
 
     /// Revokes by id or by name; revoking twice is not an error.
     pub async fn revoke_token(&self, id_or_name: &str) -> Result<(), StoreError> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 OR name = $1")
                 .bind(id_or_name)
                 .bind(now_micros())

@@ -1,4 +1,4 @@
-use crate::{NewTrigger, Store, StoreError, TriggerRow, any_row, on_pool};
+use crate::{NewTrigger, Store, StoreError, TriggerRow, any_row, on_pool, on_writer};
 use inlet_core::clock::now_micros;
 
 macro_rules! select_triggers {
@@ -13,7 +13,7 @@ macro_rules! select_triggers {
 impl Store {
     pub async fn create_trigger(&self, t: &NewTrigger) -> Result<TriggerRow, StoreError> {
         let now = now_micros();
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query(
                 "INSERT INTO triggers (ref, pack, label, description, payload_schema, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $6)",
@@ -36,7 +36,7 @@ impl Store {
     pub async fn upsert_trigger(&self, t: &NewTrigger) -> Result<bool, StoreError> {
         let now = now_micros();
         let existed = self.get_trigger(&t.trigger_ref).await?.is_some();
-        on_pool!(self, |pool| {
+        on_writer!(self, |pool| {
             sqlx::query(
                 "INSERT INTO triggers (ref, pack, label, description, payload_schema, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $6) \
@@ -75,7 +75,7 @@ impl Store {
 
     /// Replaces the editable fields; the ref and pack stay.
     pub async fn update_trigger(&self, t: &NewTrigger) -> Result<TriggerRow, StoreError> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query(
                 "UPDATE triggers SET label = $2, description = $3, payload_schema = $4, updated_at = $5 WHERE ref = $1",
             )
@@ -94,7 +94,7 @@ impl Store {
 
     /// Deletes the trigger with its webhook settings and keys; its events stay as history.
     pub async fn delete_trigger(&self, trigger_ref: &str) -> Result<(), StoreError> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query("DELETE FROM triggers WHERE ref = $1")
                 .bind(trigger_ref)
                 .execute(pool)

@@ -1,6 +1,8 @@
 //! Webhook settings and keys of a trigger.
 
-use crate::{Backend, KeyRow, NewKey, ReceiverTarget, Store, StoreError, WebhookRow, any_row, on_pool};
+use crate::{
+    KeyRow, NewKey, ReceiverTarget, Store, StoreError, WebhookRow, any_row, in_transaction, on_pool, on_writer,
+};
 use inlet_core::clock::now_micros;
 
 /// Inserts a new key inside the transaction `$tx`.
@@ -28,26 +30,6 @@ macro_rules! select_keys {
              FROM webhook_keys ",
             $tail
         )
-    };
-}
-
-/// Runs `$body` inside one transaction on the backend's write path.
-macro_rules! in_transaction {
-    ($store:expr, |$tx:ident| $body:expr) => {
-        match &$store.backend {
-            Backend::Sqlite { write, .. } => {
-                let mut $tx = write.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-            Backend::Postgres(pool) => {
-                let mut $tx = pool.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-        }
     };
 }
 
@@ -104,7 +86,7 @@ impl Store {
     }
 
     pub async fn set_webhook_enabled(&self, trigger_ref: &str, enabled: bool) -> Result<(), StoreError> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query("UPDATE webhook_settings SET enabled = $2, updated_at = $3 WHERE trigger_ref = $1")
                 .bind(trigger_ref)
                 .bind(enabled)
@@ -117,7 +99,7 @@ impl Store {
     }
 
     pub async fn update_webhook_settings(&self, trigger_ref: &str, settings: &str) -> Result<(), StoreError> {
-        let done = on_pool!(self, |pool| {
+        let done = on_writer!(self, |pool| {
             sqlx::query("UPDATE webhook_settings SET settings = $2, updated_at = $3 WHERE trigger_ref = $1")
                 .bind(trigger_ref)
                 .bind(settings)

@@ -150,7 +150,7 @@ macro_rules! write_in {
         let mut inserted: HashSet<String> = HashSet::with_capacity(events.len());
         if !events.is_empty() {
             let mut insert = QueryBuilder::<$db>::new(
-                "INSERT INTO events (id, trigger_ref, payload, metadata, source, delivery_id, created_at) ",
+                "INSERT INTO events (id, trigger_ref, payload, metadata, source, delivery_id, created_at, processed) ",
             );
             insert.push_values(events.iter(), |mut row, event| {
                 row.push_bind(&event.id)
@@ -159,7 +159,10 @@ macro_rules! write_in {
                     .push_bind(&event.metadata)
                     .push_bind(&event.source)
                     .push_bind(&event.delivery_id)
-                    .push_bind(event.created_at);
+                    .push_bind(event.created_at)
+                    .push(crate::events::no_enabled_rule!())
+                    .push_bind_unseparated(&event.trigger_ref)
+                    .push_unseparated(")");
             });
             insert
                 .push(" ON CONFLICT (trigger_ref, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING RETURNING id");

@@ -31,6 +31,20 @@ async fn action(store: &Store, r: &str, concurrency: Option<i64>) {
         .unwrap();
 }
 
+async fn rule(store: &Store, r: &str, enabled: bool) {
+    store
+        .create_rule(&NewRule {
+            rule_ref: r.into(),
+            pack: "t".into(),
+            trigger_ref: "t.trig".into(),
+            action_ref: "t.a".into(),
+            enabled,
+            spec: "{}".into(),
+        })
+        .await
+        .unwrap();
+}
+
 fn execution(id: &str, action_ref: &str, next_run_at: i64) -> NewExecution {
     NewExecution {
         id: id.into(),
@@ -86,7 +100,6 @@ async fn claims_are_leased_and_expired_leases_are_reclaimed() {
             (claimed.id.as_str(), claimed.status.as_str(), claimed.attempt),
             ("x1", "running", 1)
         );
-        store.begin_attempt("x1", 1, "w1", now + 5 * S).await.unwrap();
         // Leased: nobody else gets it.
         assert!(
             store
@@ -110,7 +123,6 @@ async fn claims_are_leased_and_expired_leases_are_reclaimed() {
             .unwrap()
             .unwrap();
         assert_eq!((again.attempt, again.lease_owner.as_deref()), (2, Some("w2")));
-        store.begin_attempt("x1", 2, "w2", now + 21 * S).await.unwrap();
         // The first worker has lost it: no renewal, and its result is not recorded.
         assert_eq!(store.renew_lease("x1", "w1", now + 30 * S).await.unwrap(), None);
         assert!(!store.end_attempt(&end("x1", "w1", 1, "succeeded")).await.unwrap());
@@ -172,7 +184,6 @@ async fn concurrency_limits_claims_per_action() {
                 .unwrap()
                 .is_none()
         );
-        store.begin_attempt("one0", 1, "w", now).await.unwrap();
         assert!(store.end_attempt(&end("one0", "w", 1, "succeeded")).await.unwrap());
         let third = store
             .claim_execution("w", now + 3, now + 60 * S)
@@ -180,6 +191,48 @@ async fn concurrency_limits_claims_per_action() {
             .unwrap()
             .unwrap();
         assert_eq!(third.id, "one1");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_batch_of_claims_respects_concurrency_and_records_running_attempts() {
+    each_backend(|store| async move {
+        action(&store, "t.one", Some(1)).await;
+        action(&store, "t.free", None).await;
+        let now = inlet_core::clock::now_micros();
+        for (id, action_ref) in [
+            ("one0", "t.one"),
+            ("one1", "t.one"),
+            ("free0", "t.free"),
+            ("free1", "t.free"),
+        ] {
+            store.insert_execution(&execution(id, action_ref, now)).await.unwrap();
+        }
+        let rows = store
+            .claim_executions(&["a", "b", "c", "d", "e"], now + 1, now + 60 * S)
+            .await
+            .unwrap();
+        let claimed: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|r| (r.id.as_str(), r.lease_owner.as_deref().unwrap()))
+            .collect();
+        assert_eq!(claimed, [("free0", "a"), ("free1", "b"), ("one0", "c")]);
+        for row in &rows {
+            let attempts = store.list_attempts(&row.id).await.unwrap();
+            assert_eq!(attempts.len(), 1);
+            assert_eq!(
+                (attempts[0].status.as_str(), attempts[0].worker.as_str()),
+                ("running", row.lease_owner.as_deref().unwrap())
+            );
+        }
+        assert!(
+            store
+                .claim_executions(&["f"], now + 2, now + 60 * S)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     })
     .await;
 }
@@ -266,6 +319,7 @@ fn matched(event_id: &str, exec_id: &str, debounce_key: Option<&str>, next_run_a
 async fn each_event_is_evaluated_once_per_rule() {
     each_backend(|store| async move {
         action(&store, "t.a", None).await;
+        rule(&store, "t.rule", true).await;
         store.insert_event(&new_event("e1")).await.unwrap();
         assert_eq!(store.unprocessed_events(10).await.unwrap().len(), 1);
         let created = store.commit_evaluations(&[matched("e1", "x1", None, 5)]).await.unwrap();
@@ -279,6 +333,31 @@ async fn each_event_is_evaluated_once_per_rule() {
         assert_eq!(verdicts.len(), 2);
         assert_eq!(verdicts[1].execution_id.as_deref(), Some("x1"));
         assert_eq!(verdicts[0].outcome, "not_matched");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_event_without_an_enabled_rule_is_stored_processed() {
+    each_backend(|store| async move {
+        action(&store, "t.a", None).await;
+        store.insert_event(&new_event("e1")).await.unwrap();
+        rule(&store, "t.off", false).await;
+        store.insert_event(&new_event("e2")).await.unwrap();
+        assert!(store.unprocessed_events(10).await.unwrap().is_empty());
+        rule(&store, "t.on", true).await;
+        store.insert_event(&new_event("e3")).await.unwrap();
+        let waiting: Vec<String> = store
+            .unprocessed_events(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(waiting, ["e3"]);
+        for id in ["e1", "e2"] {
+            assert!(store.get_event(id).await.unwrap().unwrap().processed, "{id}");
+        }
     })
     .await;
 }

@@ -185,6 +185,50 @@ async fn group_commit_records_events_and_logs() {
 }
 
 #[tokio::test]
+async fn received_events_wait_for_the_evaluator_only_when_their_trigger_has_an_enabled_rule() {
+    each_backend(|store| async move {
+        store
+            .create_rule(&NewRule {
+                rule_ref: "r.on".into(),
+                pack: "t".into(),
+                trigger_ref: "with.rule".into(),
+                action_ref: "a".into(),
+                enabled: true,
+                spec: "{}".into(),
+            })
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for (id, trigger_ref) in [("e1", "with.rule"), ("e2", "no.rule"), ("e3", "with.rule")] {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .record_request(ReceiveRecord {
+                        event: Some(event(id, trigger_ref, None)),
+                        log: log_row(id, trigger_ref),
+                        key_id: None,
+                    })
+                    .await
+                    .unwrap()
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let waiting: Vec<String> = store
+            .unprocessed_events(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(waiting, ["e1", "e3"]);
+        assert!(store.get_event("e2").await.unwrap().unwrap().processed);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn concurrent_duplicate_deliveries_make_one_event() {
     each_backend(|store| async move {
         let mut tasks = Vec::new();

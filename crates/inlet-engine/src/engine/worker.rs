@@ -20,56 +20,70 @@ pub(super) async fn dispatch(engine: EngineHandle) {
     let mut n: u64 = 0;
     loop {
         while running.try_join_next().is_some() {}
-        let permit = tokio::select! {
+        let first = tokio::select! {
             permit = slots.clone().acquire_owned() => permit.expect("never closed"),
             _ = mode.wait_for(|m| *m != Mode::Run) => break,
         };
         if *mode.borrow() != Mode::Run {
             break;
         }
+        // Claim for every free slot at once: one commit however many are due.
+        let mut permits = vec![first];
+        while let Ok(permit) = slots.clone().try_acquire_owned() {
+            permits.push(permit);
+        }
+        let owners: Vec<String> = permits
+            .iter()
+            .map(|_| {
+                n += 1;
+                format!("{}/{n}", engine.inner.node)
+            })
+            .collect();
+        let owner_refs: Vec<&str> = owners.iter().map(String::as_str).collect();
         let lease = engine.inner.cfg.lease();
         let now = now_micros();
-        n += 1;
-        let owner = format!("{}/{n}", engine.inner.node);
-        match engine
+        let claimed = engine
             .inner
             .store
-            .claim_execution(&owner, now, now + lease.as_micros() as i64)
-            .await
-        {
-            Ok(Some(row)) => {
-                let engine = engine.clone();
-                running.spawn(async move {
-                    let id = row.id.clone();
-                    if let Err(err) = run(&engine, row, &owner).await {
-                        tracing::error!(execution = %id, error = %err, "could not record an execution; its lease will expire");
-                    }
-                    drop(permit);
-                    // A slot is free and the action may be below its limit again.
-                    engine.wake_workers();
-                });
-            }
-            Ok(None) => {
-                drop(permit);
-                let poll = engine.poll();
-                if wait_or_stop(&mut mode, async {
-                    tokio::select! {
-                        _ = engine.inner.work.notified() => {}
-                        _ = tokio::time::sleep(poll) => {}
-                    }
-                })
-                .await
-                {
-                    break;
+            .claim_executions(&owner_refs, now, now + lease.as_micros() as i64)
+            .await;
+        let all_busy = match claimed {
+            Ok(rows) => {
+                let all = rows.len() == permits.len();
+                for ((row, owner), permit) in rows.into_iter().zip(owners).zip(permits.drain(..)) {
+                    let engine = engine.clone();
+                    running.spawn(async move {
+                        let id = row.id.clone();
+                        if let Err(err) = run(&engine, row, &owner).await {
+                            tracing::error!(execution = %id, error = %err, "could not record an execution; its lease will expire");
+                        }
+                        drop(permit);
+                        // A slot is free and the action may be below its limit again.
+                        engine.wake_workers();
+                    });
                 }
+                all
             }
             Err(err) => {
-                drop(permit);
-                tracing::error!(error = %err, "claiming an execution failed");
-                if wait_or_stop(&mut mode, tokio::time::sleep(engine.poll())).await {
-                    break;
-                }
+                tracing::error!(error = %err, "claiming executions failed");
+                false
             }
+        };
+        drop(permits);
+        if all_busy {
+            continue;
+        }
+        // Nothing more is due: wait for new work, a freed slot or the poll.
+        let poll = engine.poll();
+        if wait_or_stop(&mut mode, async {
+            tokio::select! {
+                _ = engine.inner.work.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        })
+        .await
+        {
+            break;
         }
     }
     if *mode.borrow() == Mode::Abort {
@@ -177,7 +191,6 @@ impl Ran {
 async fn run(engine: &EngineHandle, row: ExecutionRow, owner: &str) -> Result<(), StoreError> {
     let store = &engine.inner.store;
     let attempt = row.attempt;
-    store.begin_attempt(&row.id, attempt, owner, now_micros()).await?;
     let (ran, retryable): (Result<Ran, Lost>, bool) = if row.cancel_requested {
         let mut ran = Ran::refused("cancelled before the attempt started".into());
         ran.cancelled = true;
