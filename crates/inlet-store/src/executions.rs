@@ -1,7 +1,7 @@
 //! Executions: evaluation records, execution rows, claiming with leases,
 //! attempts, cancel and retry.
 
-use crate::{Backend, EventRow, NewEvent, Store, StoreError, in_transaction, on_pool, on_writer};
+use crate::{Backend, EventRow, NewEvent, Store, StoreError, on_pool, on_writer};
 use inlet_core::clock::now_micros;
 use serde::Serialize;
 use sqlx::QueryBuilder;
@@ -311,6 +311,58 @@ macro_rules! commit_evaluations_in {
     }};
 }
 
+/// Inside the group commit's transaction `$tx`: the end of an attempt and the
+/// execution's next state; true when `owner` still held the lease.
+macro_rules! end_attempt_in {
+    ($tx:ident, $end:expr) => {{
+        let end: &$crate::AttemptEnd = $end;
+        let now = inlet_core::clock::now_micros();
+        let output = if end.stderr.is_empty() {
+            end.stdout.clone()
+        } else {
+            format!("{}{}", end.stdout, end.stderr)
+        };
+        sqlx::query(
+            "UPDATE execution_attempts SET status = $3, finished_at = $4, exit_code = $5, http_status = $6, \
+             summary = $7, stdout = $8, stderr = $9, stdout_truncated = $10, stderr_truncated = $11 \
+             WHERE execution_id = $1 AND attempt = $2 AND status = 'running'",
+        )
+        .bind(&end.execution_id)
+        .bind(end.attempt)
+        .bind(&end.attempt_status)
+        .bind(now)
+        .bind(end.exit_code)
+        .bind(end.http_status)
+        .bind(&end.summary)
+        .bind(&end.stdout)
+        .bind(&end.stderr)
+        .bind(end.stdout_truncated)
+        .bind(end.stderr_truncated)
+        .execute(&mut *$tx)
+        .await?;
+        let terminal = $crate::status::is_terminal(&end.status);
+        sqlx::query(
+            "UPDATE executions SET status = $3, next_run_at = COALESCE($4, next_run_at), lease_owner = NULL, \
+             lease_expires_at = NULL, result = $5, output = $6, updated_at = $7, \
+             finished_at = CASE WHEN $8 THEN $7 ELSE NULL END \
+             WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+        )
+        .bind(&end.execution_id)
+        .bind(&end.owner)
+        .bind(&end.status)
+        .bind(end.next_run_at)
+        .bind(&end.result)
+        .bind(&output)
+        .bind(now)
+        .bind(terminal)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected()
+            == 1
+    }};
+}
+pub(crate) use end_attempt_in;
+
 /// Inside a claim's transaction `$tx`: records the claimed attempt as
 /// running; an earlier attempt still marked running lost its worker.
 macro_rules! begin_attempt {
@@ -541,56 +593,6 @@ impl Store {
             .await
         })?
         .map(|(c,)| c))
-    }
-
-    /// Records the end of an attempt and the execution's next state. Returns
-    /// false when `owner` no longer held the lease (the execution is left alone).
-    pub async fn end_attempt(&self, end: &AttemptEnd) -> Result<bool, StoreError> {
-        let now = now_micros();
-        let output = if end.stderr.is_empty() {
-            end.stdout.clone()
-        } else {
-            format!("{}{}", end.stdout, end.stderr)
-        };
-        let done = in_transaction!(self, |tx| {
-            sqlx::query(
-                "UPDATE execution_attempts SET status = $3, finished_at = $4, exit_code = $5, http_status = $6, \
-                 summary = $7, stdout = $8, stderr = $9, stdout_truncated = $10, stderr_truncated = $11 \
-                 WHERE execution_id = $1 AND attempt = $2 AND status = 'running'",
-            )
-            .bind(&end.execution_id)
-            .bind(end.attempt)
-            .bind(&end.attempt_status)
-            .bind(now)
-            .bind(end.exit_code)
-            .bind(end.http_status)
-            .bind(&end.summary)
-            .bind(&end.stdout)
-            .bind(&end.stderr)
-            .bind(end.stdout_truncated)
-            .bind(end.stderr_truncated)
-            .execute(&mut *tx)
-            .await?;
-            let terminal = status::is_terminal(&end.status);
-            sqlx::query(
-                "UPDATE executions SET status = $3, next_run_at = COALESCE($4, next_run_at), lease_owner = NULL, \
-                 lease_expires_at = NULL, result = $5, output = $6, updated_at = $7, \
-                 finished_at = CASE WHEN $8 THEN $7 ELSE NULL END \
-                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
-            )
-            .bind(&end.execution_id)
-            .bind(&end.owner)
-            .bind(&end.status)
-            .bind(end.next_run_at)
-            .bind(&end.result)
-            .bind(&output)
-            .bind(now)
-            .bind(terminal)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-        });
-        Ok(done == 1)
     }
 
     pub async fn get_execution(&self, id: &str) -> Result<Option<ExecutionRow>, StoreError> {

@@ -1,8 +1,9 @@
-//! Group commit: receiver writes from concurrent requests are queued to one
-//! task that commits them in batches, one transaction each, and answers every
-//! request only after its batch is durable.
+//! Group commit: receiver writes from concurrent requests, and the engine's
+//! ends of attempts, are queued to one task that commits them in batches, one
+//! transaction (one fsync) each, and answers every caller only after its batch
+//! is durable.
 
-use crate::{Backend, NewEvent, StoreError};
+use crate::{AttemptEnd, Backend, NewEvent, StoreError};
 use sqlx::QueryBuilder;
 use std::collections::HashSet;
 use tokio::sync::{mpsc, oneshot};
@@ -28,8 +29,16 @@ pub struct Receipt {
     pub duplicate: bool,
 }
 
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// A write waiting for its batch's commit.
+enum Write {
+    Receive(Box<ReceiveRecord>, Reply<Receipt>),
+    EndAttempt(Box<AttemptEnd>, Reply<bool>),
+}
+
 enum Job {
-    Write(Box<ReceiveRecord>, oneshot::Sender<Result<Receipt, StoreError>>),
+    Write(Write),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -56,17 +65,31 @@ pub(crate) fn spawn(backend: Backend) -> (WriterHandle, tokio::task::JoinHandle<
 impl crate::Store {
     /// Durably records one received request; returns after the commit.
     pub async fn record_request(&self, record: ReceiveRecord) -> Result<Receipt, StoreError> {
-        let (reply, answer) = oneshot::channel();
         self.writer
-            .tx
-            .send(Job::Write(Box::new(record), reply))
+            .submit(|reply| Write::Receive(Box::new(record), reply))
+            .await
+    }
+
+    /// Records the end of an attempt and the execution's next state, in the
+    /// next group commit. Returns false when `owner` no longer held the lease
+    /// (the execution is left alone).
+    pub async fn end_attempt(&self, end: &AttemptEnd) -> Result<bool, StoreError> {
+        self.writer
+            .submit(|reply| Write::EndAttempt(Box::new(end.clone()), reply))
+            .await
+    }
+}
+
+impl WriterHandle {
+    async fn submit<T>(&self, write: impl FnOnce(Reply<T>) -> Write) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job::Write(write(reply)))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }
-
-type Pending = (Box<ReceiveRecord>, oneshot::Sender<Result<Receipt, StoreError>>);
 
 async fn run(backend: Backend, mut rx: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
@@ -86,10 +109,10 @@ async fn run(backend: Backend, mut rx: mpsc::Receiver<Job>) {
                 }
             }
         }
-        let mut batch: Vec<Pending> = Vec::with_capacity(jobs.len());
+        let mut batch: Vec<Write> = Vec::with_capacity(jobs.len());
         for job in jobs.drain(..) {
             match job {
-                Job::Write(record, reply) => batch.push((record, reply)),
+                Job::Write(write) => batch.push(write),
                 Job::Shutdown(done) => {
                     // Refuse new work, but commit what is already queued.
                     rx.close();
@@ -106,29 +129,56 @@ async fn run(backend: Backend, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Commits a batch; if the batch fails as a whole, each record is retried
-/// alone so one bad record cannot fail its neighbours.
-async fn commit_batch(backend: &Backend, batch: Vec<Pending>) {
-    let records: Vec<&ReceiveRecord> = batch.iter().map(|(r, _)| r.as_ref()).collect();
-    match write_records(backend, &records).await {
-        Ok(receipts) => {
-            for ((_, reply), receipt) in batch.into_iter().zip(receipts) {
-                let _ = reply.send(Ok(receipt));
+/// Commits a batch; if the batch fails as a whole, each write is retried
+/// alone so one bad write cannot fail its neighbours.
+async fn commit_batch(backend: &Backend, batch: Vec<Write>) {
+    let receives: Vec<&ReceiveRecord> = batch
+        .iter()
+        .filter_map(|w| match w {
+            Write::Receive(record, _) => Some(record.as_ref()),
+            Write::EndAttempt(..) => None,
+        })
+        .collect();
+    let ends: Vec<&AttemptEnd> = batch
+        .iter()
+        .filter_map(|w| match w {
+            Write::EndAttempt(end, _) => Some(end.as_ref()),
+            Write::Receive(..) => None,
+        })
+        .collect();
+    let err = match write_batch(backend, &receives, &ends).await {
+        Ok((receipts, ended)) => {
+            let (mut receipts, mut ended) = (receipts.into_iter(), ended.into_iter());
+            for write in batch {
+                match write {
+                    Write::Receive(_, reply) => drop(reply.send(Ok(receipts.next().expect("one per record")))),
+                    Write::EndAttempt(_, reply) => drop(reply.send(Ok(ended.next().expect("one per end")))),
+                }
             }
+            return;
         }
-        Err(err) if batch.len() == 1 => {
-            tracing::error!(error = %err, "could not commit a received request");
-            let (_, reply) = batch.into_iter().next().expect("one");
-            let _ = reply.send(Err(err));
-        }
-        Err(err) => {
-            tracing::warn!(error = %err, size = batch.len(), "batch commit failed; committing one by one");
-            for (record, reply) in batch {
-                let result = write_records(backend, &[record.as_ref()])
+        Err(err) => err,
+    };
+    if batch.len() > 1 {
+        tracing::warn!(error = %err, size = batch.len(), "batch commit failed; committing one by one");
+    }
+    for write in batch {
+        match write {
+            Write::Receive(record, reply) => {
+                let result = write_batch(backend, &[record.as_ref()], &[])
                     .await
-                    .map(|mut r| r.remove(0));
+                    .map(|(mut r, _)| r.remove(0));
                 if let Err(err) = &result {
                     tracing::error!(error = %err, "could not commit a received request");
+                }
+                let _ = reply.send(result);
+            }
+            Write::EndAttempt(end, reply) => {
+                let result = write_batch(backend, &[], &[end.as_ref()])
+                    .await
+                    .map(|(_, mut e)| e.remove(0));
+                if let Err(err) = &result {
+                    tracing::error!(error = %err, execution = %end.execution_id, "could not record the end of an attempt");
                 }
                 let _ = reply.send(result);
             }
@@ -138,11 +188,12 @@ async fn commit_batch(backend: &Backend, batch: Vec<Pending>) {
 
 /// One batch in one transaction, with one statement per table: the events
 /// (duplicates of a stored delivery id are skipped by the unique index and
-/// reported), then the request-log rows, then the keys' `last_used_at`.
+/// reported), then the request-log rows, then the keys' `last_used_at`; then
+/// the ends of attempts.
 /// Few statements per batch keep round trips to SQLite's worker thread (or to
 /// PostgreSQL) independent of the batch size.
 macro_rules! write_in {
-    ($pool:expr, $db:ty, $records:expr) => {{
+    ($pool:expr, $db:ty, $records:expr, $ends:expr) => {{
         let records: &[&ReceiveRecord] = $records;
         let mut tx = $pool.begin().await?;
         let now = inlet_core::clock::now_micros();
@@ -202,29 +253,31 @@ macro_rules! write_in {
             logs.push(log);
             receipts.push(receipt);
         }
-        let mut insert = QueryBuilder::<$db>::new(
-            "INSERT INTO request_log (id, trigger_ref, key_prefix, received_at, source_ip, method, path, query, \
+        if !logs.is_empty() {
+            let mut insert = QueryBuilder::<$db>::new(
+                "INSERT INTO request_log (id, trigger_ref, key_prefix, received_at, source_ip, method, path, query, \
              headers, body, body_truncated, outcome, status_code, message, processing_us, event_id) ",
-        );
-        insert.push_values(logs.iter(), |mut row, log| {
-            row.push_bind(&log.id)
-                .push_bind(&log.trigger_ref)
-                .push_bind(&log.key_prefix)
-                .push_bind(log.received_at)
-                .push_bind(&log.source_ip)
-                .push_bind(&log.method)
-                .push_bind(&log.path)
-                .push_bind(&log.query)
-                .push_bind(&log.headers)
-                .push_bind(&log.body)
-                .push_bind(log.body_truncated)
-                .push_bind(&log.outcome)
-                .push_bind(log.status_code)
-                .push_bind(&log.message)
-                .push_bind(log.processing_us)
-                .push_bind(&log.event_id);
-        });
-        insert.build().execute(&mut *tx).await?;
+            );
+            insert.push_values(logs.iter(), |mut row, log| {
+                row.push_bind(&log.id)
+                    .push_bind(&log.trigger_ref)
+                    .push_bind(&log.key_prefix)
+                    .push_bind(log.received_at)
+                    .push_bind(&log.source_ip)
+                    .push_bind(&log.method)
+                    .push_bind(&log.path)
+                    .push_bind(&log.query)
+                    .push_bind(&log.headers)
+                    .push_bind(&log.body)
+                    .push_bind(log.body_truncated)
+                    .push_bind(&log.outcome)
+                    .push_bind(log.status_code)
+                    .push_bind(&log.message)
+                    .push_bind(log.processing_us)
+                    .push_bind(&log.event_id);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
         let mut used_keys: Vec<&str> = records.iter().filter_map(|r| r.key_id.as_deref()).collect();
         used_keys.sort_unstable();
         used_keys.dedup();
@@ -238,14 +291,22 @@ macro_rules! write_in {
             ids.push_unseparated(")");
             update.build().execute(&mut *tx).await?;
         }
+        let mut ended = Vec::with_capacity($ends.len());
+        for end in $ends {
+            ended.push(crate::executions::end_attempt_in!(tx, end));
+        }
         tx.commit().await?;
-        Ok(receipts)
+        Ok((receipts, ended))
     }};
 }
 
-async fn write_records(backend: &Backend, records: &[&ReceiveRecord]) -> Result<Vec<Receipt>, StoreError> {
+async fn write_batch(
+    backend: &Backend,
+    records: &[&ReceiveRecord],
+    ends: &[&AttemptEnd],
+) -> Result<(Vec<Receipt>, Vec<bool>), StoreError> {
     match backend {
-        Backend::Sqlite { write, .. } => write_in!(write, sqlx::Sqlite, records),
-        Backend::Postgres(pool) => write_in!(pool, sqlx::Postgres, records),
+        Backend::Sqlite { write, .. } => write_in!(write, sqlx::Sqlite, records, ends),
+        Backend::Postgres(pool) => write_in!(pool, sqlx::Postgres, records, ends),
     }
 }
