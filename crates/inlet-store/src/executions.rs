@@ -1,10 +1,11 @@
 //! Executions: evaluation records, execution rows, claiming with leases,
 //! attempts, cancel and retry.
 
-use crate::{Backend, EventRow, NewEvent, Store, StoreError, on_pool, on_writer};
+use crate::writer::Claim;
+use crate::{EventRow, NewEvent, Store, StoreError, on_pool, on_writer, sql};
 use inlet_core::clock::now_micros;
 use serde::Serialize;
-use sqlx::QueryBuilder;
+use sqlx::{Postgres, QueryBuilder, Transaction};
 use std::collections::HashSet;
 
 /// Statuses an execution can be in.
@@ -148,6 +149,17 @@ pub struct AttemptEnd {
     pub result: String,
 }
 
+impl AttemptEnd {
+    /// What the execution keeps of the output: stdout, then stderr.
+    pub(crate) fn output(&self) -> String {
+        if self.stderr.is_empty() {
+            self.stdout.clone()
+        } else {
+            format!("{}{}", self.stdout, self.stderr)
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CancelResult {
     /// It had not started: it is cancelled.
@@ -169,7 +181,7 @@ macro_rules! select_executions {
     };
 }
 
-const RETURNING_EXECUTION: &str = " RETURNING id, action_ref, rule_ref, event_id, source, status, attempt, \
+pub(crate) const RETURNING_EXECUTION: &str = " RETURNING id, action_ref, rule_ref, event_id, source, status, attempt, \
      max_attempts, params, debounce_key, next_run_at, lease_owner, lease_expires_at, cancel_requested, result, \
      output, created_at, started_at, finished_at, updated_at";
 
@@ -182,7 +194,7 @@ const CLAIM_SET: &str = "UPDATE executions SET status = 'running', lease_owner =
      attempt = attempt + 1, started_at = COALESCE(started_at, $3), updated_at = $3 ";
 
 /// Inserts one execution (`$1..$10`, created at `$11`).
-const INSERT_EXECUTION: &str = "INSERT INTO executions (id, action_ref, rule_ref, event_id, source, status, \
+pub(crate) const INSERT_EXECUTION: &str = "INSERT INTO executions (id, action_ref, rule_ref, event_id, source, status, \
      max_attempts, params, debounce_key, next_run_at, created_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $10)";
 
@@ -202,192 +214,199 @@ macro_rules! bind_execution {
     };
 }
 
-/// Rows per multi-row statement: far below SQLite's 32,766 bound parameters.
+/// The claim statement: `$1` owner, `$2` lease end, `$3` now. On SQLite one
+/// `UPDATE ... WHERE id = (SELECT ...)` claims one execution, and the single
+/// writer serialises claims, so the concurrency count is exact.
+pub(crate) fn sqlite_claim_sql() -> String {
+    format!(
+        "{CLAIM_SET} WHERE id = (SELECT e.id FROM executions e LEFT JOIN actions a ON a.ref = e.action_ref \
+         WHERE {DUE} AND (a.concurrency IS NULL OR a.concurrency > (SELECT COUNT(*) FROM executions r \
+         WHERE r.action_ref = e.action_ref AND r.status = 'running' AND r.lease_expires_at >= $3)) \
+         ORDER BY e.next_run_at, e.id LIMIT 1){RETURNING_EXECUTION}"
+    )
+}
+
+/// Rows per multi-row statement.
 const ROWS_PER_STATEMENT: usize = 1_000;
 
-/// One transaction, a few statements per batch whatever its size: the
-/// evaluation records (a pair already recorded was evaluated before and makes
-/// nothing again), the executions of new matches, the events' processed flag.
-macro_rules! commit_evaluations_in {
-    ($pool:expr, $db:ty, $batch:expr) => {{
-        let batch: &[EventEvaluation] = $batch;
-        let mut tx = $pool.begin().await?;
-        let now = now_micros();
-        let pairs: Vec<(&str, &NewEvaluation)> = batch
-            .iter()
-            .flat_map(|event| event.evaluations.iter().map(move |ev| (event.event_id.as_str(), ev)))
-            .collect();
-        let mut recorded: HashSet<(String, String)> = HashSet::with_capacity(pairs.len());
-        for chunk in pairs.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<$db>::new(
-                "INSERT INTO rule_evaluations (event_id, rule_ref, outcome, reason, execution_id, created_at) ",
-            );
-            insert.push_values(chunk, |mut row, (event_id, ev)| {
-                // A debounced execution's id is only known once its burst is found.
-                let execution_id = ev
-                    .execution
-                    .as_ref()
-                    .filter(|x| x.debounce_key.is_none())
-                    .map(|x| &x.id);
-                row.push_bind(*event_id)
-                    .push_bind(&ev.rule_ref)
-                    .push_bind(&ev.outcome)
-                    .push_bind(&ev.reason)
-                    .push_bind(execution_id)
-                    .push_bind(now);
-            });
-            insert.push(" ON CONFLICT (event_id, rule_ref) DO NOTHING RETURNING event_id, rule_ref");
-            let rows: Vec<(String, String)> = insert.build_query_as().fetch_all(&mut *tx).await?;
-            recorded.extend(rows);
-        }
-        // Evaluated already (another node, or before a crash): nothing more.
-        let new_matches: Vec<(&str, &NewExecution)> = pairs
-            .iter()
-            .filter_map(|(event_id, ev)| Some((*event_id, ev.execution.as_ref()?, &ev.rule_ref)))
-            .filter(|(event_id, _, rule_ref)| recorded.contains(&((*event_id).to_owned(), (*rule_ref).clone())))
-            .map(|(event_id, x, _)| (event_id, x))
-            .collect();
-        let mut created = Vec::with_capacity(new_matches.len());
-        let (debounced, plain): (Vec<_>, Vec<_>) = new_matches.into_iter().partition(|(_, x)| x.debounce_key.is_some());
-        for chunk in plain.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<$db>::new(
-                "INSERT INTO executions (id, action_ref, rule_ref, event_id, source, status, max_attempts, params, \
-                 debounce_key, next_run_at, created_at, updated_at) ",
-            );
-            insert.push_values(chunk, |mut row, (_, x)| {
-                row.push_bind(&x.id)
-                    .push_bind(&x.action_ref)
-                    .push_bind(&x.rule_ref)
-                    .push_bind(&x.event_id)
-                    .push_bind(&x.source)
-                    .push_bind("queued")
-                    .push_bind(x.max_attempts)
-                    .push_bind(&x.params)
-                    .push_bind(&x.debounce_key)
-                    .push_bind(x.next_run_at)
-                    .push_bind(now)
-                    .push_bind(now);
-            });
-            insert.build().execute(&mut *tx).await?;
-            created.extend(chunk.iter().map(|(_, x)| CreatedExecution {
-                id: x.id.clone(),
-                next_run_at: x.next_run_at,
-            }));
-        }
-        for (event_id, x) in debounced {
-            // Debounce: the queued execution of this burst takes the newer
-            // event and waits the quiet period again.
-            let sql = format!(
-                "{INSERT_EXECUTION} ON CONFLICT (rule_ref, debounce_key) \
-                 WHERE debounce_key IS NOT NULL AND status = 'queued' \
-                 DO UPDATE SET event_id = excluded.event_id, params = excluded.params, \
-                 next_run_at = excluded.next_run_at, updated_at = excluded.updated_at RETURNING id"
-            );
-            let (id,): (String,) = bind_execution!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), x, now)
-                .fetch_one(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE rule_evaluations SET execution_id = $1 WHERE event_id = $2 AND rule_ref = $3")
+/// Claims on PostgreSQL, inside the writer's transaction: candidates with
+/// `FOR UPDATE SKIP LOCKED` (other nodes skip them), and a per-action advisory
+/// lock around the concurrency check.
+pub(crate) async fn claim_in_postgres(
+    tx: &mut Transaction<'_, Postgres>,
+    claim: &Claim,
+) -> Result<Vec<ExecutionRow>, StoreError> {
+    let mut claimed = Vec::with_capacity(claim.owners.len());
+    'owners: for owner in &claim.owners {
+        let candidates: Vec<(String, String, Option<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT e.id, e.action_ref, a.concurrency FROM executions e \
+                     LEFT JOIN actions a ON a.ref = e.action_ref \
+                     WHERE $1::TEXT IS NOT NULL AND $2::BIGINT IS NOT NULL AND {DUE} \
+                     ORDER BY e.next_run_at, e.id LIMIT 64 FOR UPDATE OF e SKIP LOCKED"
+        )))
+        .bind(owner)
+        .bind(claim.lease_until)
+        .bind(claim.now)
+        .fetch_all(&mut **tx)
+        .await?;
+        for (id, action_ref, concurrency) in candidates {
+            if let Some(limit) = concurrency {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                    .bind(&action_ref)
+                    .execute(&mut **tx)
+                    .await?;
+                let (running,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM executions WHERE action_ref = $1 AND status = 'running' \
+                         AND lease_expires_at >= $2 AND id <> $3",
+                )
+                .bind(&action_ref)
+                .bind(claim.now)
                 .bind(&id)
-                .bind(event_id)
-                .bind(&x.rule_ref)
-                .execute(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await?;
-            created.push(CreatedExecution {
-                id,
-                next_run_at: x.next_run_at,
-            });
-        }
-        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-            let mut update = QueryBuilder::<$db>::new("UPDATE events SET processed = TRUE WHERE id IN (");
-            let mut ids = update.separated(", ");
-            for event in chunk {
-                ids.push_bind(&event.event_id);
+                if running >= limit {
+                    continue;
+                }
             }
-            ids.push_unseparated(")");
-            update.build().execute(&mut *tx).await?;
+            let row: ExecutionRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{CLAIM_SET} WHERE id = $4{RETURNING_EXECUTION}"
+            )))
+            .bind(owner)
+            .bind(claim.lease_until)
+            .bind(claim.now)
+            .bind(&id)
+            .fetch_one(&mut **tx)
+            .await?;
+            begin_attempt(tx, &row, owner, claim.now).await?;
+            claimed.push(row);
+            continue 'owners;
         }
-        tx.commit().await?;
-        Ok::<_, StoreError>(created)
-    }};
+        break;
+    }
+    Ok(claimed)
 }
 
-/// Inside the group commit's transaction `$tx`: the end of an attempt and the
-/// execution's next state; true when `owner` still held the lease.
-macro_rules! end_attempt_in {
-    ($tx:ident, $end:expr) => {{
-        let end: &$crate::AttemptEnd = $end;
-        let now = inlet_core::clock::now_micros();
-        let output = if end.stderr.is_empty() {
-            end.stdout.clone()
-        } else {
-            format!("{}{}", end.stdout, end.stderr)
-        };
-        sqlx::query(
-            "UPDATE execution_attempts SET status = $3, finished_at = $4, exit_code = $5, http_status = $6, \
-             summary = $7, stdout = $8, stderr = $9, stdout_truncated = $10, stderr_truncated = $11 \
-             WHERE execution_id = $1 AND attempt = $2 AND status = 'running'",
-        )
-        .bind(&end.execution_id)
-        .bind(end.attempt)
-        .bind(&end.attempt_status)
+/// Records a claimed attempt as running; an earlier attempt still marked
+/// running lost its worker.
+async fn begin_attempt(
+    tx: &mut Transaction<'_, Postgres>,
+    row: &ExecutionRow,
+    owner: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(sql::LOSE_RUNNING_ATTEMPT)
+        .bind(&row.id)
         .bind(now)
-        .bind(end.exit_code)
-        .bind(end.http_status)
-        .bind(&end.summary)
-        .bind(&end.stdout)
-        .bind(&end.stderr)
-        .bind(end.stdout_truncated)
-        .bind(end.stderr_truncated)
-        .execute(&mut *$tx)
+        .execute(&mut **tx)
         .await?;
-        let terminal = $crate::status::is_terminal(&end.status);
-        sqlx::query(
-            "UPDATE executions SET status = $3, next_run_at = COALESCE($4, next_run_at), lease_owner = NULL, \
-             lease_expires_at = NULL, result = $5, output = $6, updated_at = $7, \
-             finished_at = CASE WHEN $8 THEN $7 ELSE NULL END \
-             WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
-        )
-        .bind(&end.execution_id)
-        .bind(&end.owner)
-        .bind(&end.status)
-        .bind(end.next_run_at)
-        .bind(&end.result)
-        .bind(&output)
+    sqlx::query(sql::BEGIN_ATTEMPT)
+        .bind(&row.id)
+        .bind(row.attempt)
+        .bind(owner)
         .bind(now)
-        .bind(terminal)
-        .execute(&mut *$tx)
-        .await?
-        .rows_affected()
-            == 1
-    }};
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
-pub(crate) use end_attempt_in;
 
-/// Inside a claim's transaction `$tx`: records the claimed attempt as
-/// running; an earlier attempt still marked running lost its worker.
-macro_rules! begin_attempt {
-    ($tx:ident, $row:expr, $owner:expr, $now:expr) => {{
-        sqlx::query(
-            "UPDATE execution_attempts SET status = 'lost', finished_at = $2, \
-             summary = 'the worker stopped (crash or shutdown) before the attempt ended; its lease expired' \
-             WHERE execution_id = $1 AND status = 'running'",
-        )
-        .bind(&$row.id)
-        .bind($now)
-        .execute(&mut *$tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO execution_attempts (execution_id, attempt, worker, status, started_at, summary, stdout, \
-             stderr, stdout_truncated, stderr_truncated) VALUES ($1, $2, $3, 'running', $4, '', '', '', FALSE, FALSE) \
-             ON CONFLICT (execution_id, attempt) DO NOTHING",
-        )
-        .bind(&$row.id)
-        .bind($row.attempt)
-        .bind($owner)
-        .bind($now)
-        .execute(&mut *$tx)
-        .await?;
-    }};
+/// Evaluations on PostgreSQL, inside the writer's transaction, with a few
+/// multi-row statements whatever the batch's size: the evaluation records (a
+/// pair already recorded was evaluated before and makes nothing again), the
+/// executions of new matches, the events' processed flag.
+pub(crate) async fn evaluate_in_postgres(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &[EventEvaluation],
+) -> Result<Vec<CreatedExecution>, StoreError> {
+    let now = now_micros();
+    let pairs: Vec<(&str, &NewEvaluation)> = batch
+        .iter()
+        .flat_map(|event| event.evaluations.iter().map(move |ev| (event.event_id.as_str(), ev)))
+        .collect();
+    let mut recorded: HashSet<(String, String)> = HashSet::with_capacity(pairs.len());
+    for chunk in pairs.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Postgres>::new(
+            "INSERT INTO rule_evaluations (event_id, rule_ref, outcome, reason, execution_id, created_at) ",
+        );
+        insert.push_values(chunk, |mut row, (event_id, ev)| {
+            // A debounced execution's id is only known once its burst is found.
+            let execution_id = ev
+                .execution
+                .as_ref()
+                .filter(|x| x.debounce_key.is_none())
+                .map(|x| &x.id);
+            row.push_bind(*event_id)
+                .push_bind(&ev.rule_ref)
+                .push_bind(&ev.outcome)
+                .push_bind(&ev.reason)
+                .push_bind(execution_id)
+                .push_bind(now);
+        });
+        insert.push(" ON CONFLICT (event_id, rule_ref) DO NOTHING RETURNING event_id, rule_ref");
+        let rows: Vec<(String, String)> = insert.build_query_as().fetch_all(&mut **tx).await?;
+        recorded.extend(rows);
+    }
+    // Evaluated already (another node, or before a crash): nothing more.
+    let new_matches: Vec<(&str, &NewExecution)> = pairs
+        .iter()
+        .filter_map(|(event_id, ev)| Some((*event_id, ev.execution.as_ref()?, &ev.rule_ref)))
+        .filter(|(event_id, _, rule_ref)| recorded.contains(&((*event_id).to_owned(), (*rule_ref).clone())))
+        .map(|(event_id, x, _)| (event_id, x))
+        .collect();
+    let mut created = Vec::with_capacity(new_matches.len());
+    let (debounced, plain): (Vec<_>, Vec<_>) = new_matches.into_iter().partition(|(_, x)| x.debounce_key.is_some());
+    for chunk in plain.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Postgres>::new(
+            "INSERT INTO executions (id, action_ref, rule_ref, event_id, source, status, max_attempts, params, \
+             debounce_key, next_run_at, created_at, updated_at) ",
+        );
+        insert.push_values(chunk, |mut row, (_, x)| {
+            row.push_bind(&x.id)
+                .push_bind(&x.action_ref)
+                .push_bind(&x.rule_ref)
+                .push_bind(&x.event_id)
+                .push_bind(&x.source)
+                .push_bind("queued")
+                .push_bind(x.max_attempts)
+                .push_bind(&x.params)
+                .push_bind(&x.debounce_key)
+                .push_bind(x.next_run_at)
+                .push_bind(now)
+                .push_bind(now);
+        });
+        insert.build().execute(&mut **tx).await?;
+        created.extend(chunk.iter().map(|(_, x)| CreatedExecution {
+            id: x.id.clone(),
+            next_run_at: x.next_run_at,
+        }));
+    }
+    for (event_id, x) in debounced {
+        // Debounce: the queued execution of this burst takes the newer
+        // event and waits the quiet period again.
+        let upsert = format!("{INSERT_EXECUTION}{}", sql::DEBOUNCE_ON_CONFLICT);
+        let (id,): (String,) = bind_execution!(sqlx::query_as(sqlx::AssertSqlSafe(upsert)), x, now)
+            .fetch_one(&mut **tx)
+            .await?;
+        sqlx::query(sql::SET_EVALUATION_EXECUTION)
+            .bind(&id)
+            .bind(event_id)
+            .bind(&x.rule_ref)
+            .execute(&mut **tx)
+            .await?;
+        created.push(CreatedExecution {
+            id,
+            next_run_at: x.next_run_at,
+        });
+    }
+    for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+        let mut update = QueryBuilder::<Postgres>::new("UPDATE events SET processed = TRUE WHERE id IN (");
+        let mut ids = update.separated(", ");
+        for event in chunk {
+            ids.push_bind(&event.event_id);
+        }
+        ids.push_unseparated(")");
+        update.build().execute(&mut **tx).await?;
+    }
+    Ok(created)
 }
 
 impl Store {
@@ -402,19 +421,6 @@ impl Store {
             .fetch_all(pool)
             .await
         })?)
-    }
-
-    /// Commits the evaluations of a batch of events in one transaction: each
-    /// (event, rule) record is written once (a record already there means the
-    /// pair was evaluated before, and its execution is not made again), the
-    /// executions of new matches are created, and the events are marked processed.
-    pub async fn commit_evaluations(&self, batch: &[EventEvaluation]) -> Result<Vec<CreatedExecution>, StoreError> {
-        match &self.backend {
-            // SQLite has one writer: queue on the writer's connection rather than
-            // meet the group commit in SQLite's busy handler.
-            Backend::Sqlite { write, .. } => commit_evaluations_in!(write, sqlx::Sqlite, batch),
-            Backend::Postgres(pool) => commit_evaluations_in!(pool, sqlx::Postgres, batch),
-        }
     }
 
     /// Creates an execution outside rule evaluation (replays).
@@ -483,98 +489,6 @@ impl Store {
         lease_until: i64,
     ) -> Result<Option<ExecutionRow>, StoreError> {
         Ok(self.claim_executions(&[owner], now, lease_until).await?.pop())
-    }
-
-    /// Claims up to one due execution per owner, until `lease_until`, in one
-    /// transaction (one commit however many are claimed): each time the oldest
-    /// queued or retrying one whose time has come, or a running one whose
-    /// lease expired, among actions below their concurrency limit. Each claim
-    /// raises the attempt count and records the attempt as running (an earlier
-    /// attempt still marked running lost its worker and becomes `lost`).
-    /// SQLite: one `UPDATE ... WHERE id = (SELECT ...)` per claim, which its
-    /// single writer serialises; PostgreSQL: `FOR UPDATE SKIP LOCKED`, and a
-    /// per-action advisory lock around the concurrency check.
-    pub async fn claim_executions(
-        &self,
-        owners: &[&str],
-        now: i64,
-        lease_until: i64,
-    ) -> Result<Vec<ExecutionRow>, StoreError> {
-        let mut claimed = Vec::with_capacity(owners.len());
-        match &self.backend {
-            Backend::Sqlite { write, .. } => {
-                let sql = format!(
-                    "{CLAIM_SET} WHERE id = (SELECT e.id FROM executions e LEFT JOIN actions a ON a.ref = e.action_ref \
-                     WHERE {DUE} AND (a.concurrency IS NULL OR a.concurrency > (SELECT COUNT(*) FROM executions r \
-                     WHERE r.action_ref = e.action_ref AND r.status = 'running' AND r.lease_expires_at >= $3)) \
-                     ORDER BY e.next_run_at, e.id LIMIT 1){RETURNING_EXECUTION}"
-                );
-                let mut tx = write.begin().await?;
-                for owner in owners {
-                    let row: Option<ExecutionRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-                        .bind(owner)
-                        .bind(lease_until)
-                        .bind(now)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let Some(row) = row else { break };
-                    begin_attempt!(tx, row, owner, now);
-                    claimed.push(row);
-                }
-                tx.commit().await?;
-            }
-            Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                'owners: for owner in owners {
-                    let candidates: Vec<(String, String, Option<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "SELECT e.id, e.action_ref, a.concurrency FROM executions e \
-                             LEFT JOIN actions a ON a.ref = e.action_ref \
-                             WHERE $1::TEXT IS NOT NULL AND $2::BIGINT IS NOT NULL AND {DUE} \
-                             ORDER BY e.next_run_at, e.id LIMIT 64 FOR UPDATE OF e SKIP LOCKED"
-                    )))
-                    .bind(owner)
-                    .bind(lease_until)
-                    .bind(now)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    for (id, action_ref, concurrency) in candidates {
-                        if let Some(limit) = concurrency {
-                            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                                .bind(&action_ref)
-                                .execute(&mut *tx)
-                                .await?;
-                            let (running,): (i64,) = sqlx::query_as(
-                                "SELECT COUNT(*) FROM executions WHERE action_ref = $1 AND status = 'running' \
-                                 AND lease_expires_at >= $2 AND id <> $3",
-                            )
-                            .bind(&action_ref)
-                            .bind(now)
-                            .bind(&id)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                            if running >= limit {
-                                continue;
-                            }
-                        }
-                        let row: ExecutionRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                            "{CLAIM_SET} WHERE id = $4{RETURNING_EXECUTION}"
-                        )))
-                        .bind(owner)
-                        .bind(lease_until)
-                        .bind(now)
-                        .bind(&id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        begin_attempt!(tx, row, owner, now);
-                        claimed.push(row);
-                        continue 'owners;
-                    }
-                    break;
-                }
-                tx.commit().await?;
-            }
-        }
-        Ok(claimed)
     }
 
     /// Extends a lease still held by `owner`. None: the lease is lost (expired

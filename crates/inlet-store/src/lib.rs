@@ -8,6 +8,7 @@ mod events;
 mod executions;
 mod request_log;
 mod rows;
+mod sql;
 mod stats;
 mod tokens;
 mod triggers;
@@ -102,7 +103,7 @@ pub struct Store {
 }
 
 struct Shared {
-    writer_task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    writer_task: tokio::sync::Mutex<Option<writer::WriterTask>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +115,7 @@ pub enum BackendKind {
 impl Store {
     /// Opens (creating a SQLite file if needed) and applies migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let mut sqlite_file = None;
         let backend = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Config(format!("database url: {e}")))?
@@ -122,6 +124,7 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
+            sqlite_file = Some(options.get_filename().to_path_buf());
             let read = SqlitePoolOptions::new()
                 .max_connections(4)
                 .connect_with(options.clone())
@@ -147,7 +150,7 @@ impl Store {
                 "database url must start with sqlite: or postgres:".into(),
             ));
         };
-        let (writer, task) = writer::spawn(backend.clone());
+        let (writer, task) = writer::spawn(&backend, sqlite_file)?;
         Ok(Self {
             backend,
             writer,
@@ -169,7 +172,7 @@ impl Store {
     pub async fn close(&self) {
         self.writer.shutdown().await;
         if let Some(task) = self.shared.writer_task.lock().await.take() {
-            let _ = task.await;
+            task.join().await;
         }
         match &self.backend {
             Backend::Sqlite { read, write } => {

@@ -1,0 +1,258 @@
+//! Group commit: received requests and the engine's hot-path writes (claims,
+//! evaluations, ends of attempts) are queued to one writer that commits them
+//! in batches, one transaction (one fsync) each, and answers every caller only
+//! after its batch is durable.
+//!
+//! On SQLite the writer is a thread of its own with its own connection, so a
+//! batch runs without a thread hand-off per statement; on PostgreSQL it is a
+//! task on the runtime.
+
+mod postgres;
+mod sqlite;
+
+use crate::{AttemptEnd, Backend, CreatedExecution, EventEvaluation, ExecutionRow, NewEvent, StoreError};
+use std::path::PathBuf;
+use tokio::sync::{mpsc, oneshot};
+
+const MAX_BATCH: usize = 256;
+const QUEUE_DEPTH: usize = 8192;
+
+/// One request as the receiver hands it over: the event to create (when it was
+/// accepted), its request-log row, and the key whose `last_used_at` to bump.
+#[derive(Debug, Clone)]
+pub struct ReceiveRecord {
+    pub event: Option<NewEvent>,
+    pub log: crate::RequestLogRow,
+    pub key_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receipt {
+    pub event_id: Option<String>,
+    /// The event's delivery id was already stored: no new event was made and
+    /// `event_id` names the earlier one.
+    pub duplicate: bool,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// Claims for these owners (one execution each at most).
+pub(crate) struct Claim {
+    pub owners: Vec<String>,
+    pub now: i64,
+    pub lease_until: i64,
+}
+
+/// A write waiting for its batch's commit.
+enum Write {
+    Receive(Box<ReceiveRecord>, Reply<Receipt>),
+    EndAttempt(Box<AttemptEnd>, Reply<bool>),
+    Claim(Claim, Reply<Vec<ExecutionRow>>),
+    Evaluate(Vec<EventEvaluation>, Reply<Vec<CreatedExecution>>),
+}
+
+enum Job {
+    Write(Write),
+    Shutdown(oneshot::Sender<()>),
+}
+
+#[derive(Clone)]
+pub(crate) struct WriterHandle {
+    tx: mpsc::Sender<Job>,
+}
+
+impl WriterHandle {
+    pub(crate) async fn shutdown(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Job::Shutdown(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    async fn submit<T>(&self, write: impl FnOnce(Reply<T>) -> Write) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job::Write(write(reply)))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// What waits for the writer to finish.
+pub(crate) enum WriterTask {
+    Thread(std::thread::JoinHandle<()>),
+    Task(tokio::task::JoinHandle<()>),
+}
+
+impl WriterTask {
+    pub(crate) async fn join(self) {
+        match self {
+            WriterTask::Thread(thread) => {
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            }
+            WriterTask::Task(task) => {
+                let _ = task.await;
+            }
+        }
+    }
+}
+
+/// Starts the writer: on SQLite a thread with its own connection to `sqlite_file`.
+pub(crate) fn spawn(backend: &Backend, sqlite_file: Option<PathBuf>) -> Result<(WriterHandle, WriterTask), StoreError> {
+    let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+    let task = match (backend, sqlite_file) {
+        (Backend::Sqlite { .. }, Some(file)) => WriterTask::Thread(sqlite::spawn(&file, rx)?),
+        (Backend::Postgres(pool), _) => WriterTask::Task(tokio::spawn(postgres::run(pool.clone(), rx))),
+        (Backend::Sqlite { .. }, None) => return Err(StoreError::Config("SQLite writer needs a database file".into())),
+    };
+    Ok((WriterHandle { tx }, task))
+}
+
+/// A received event whose delivery id was stored before: its log row says so
+/// and points at the earlier event.
+fn duplicate(log: &mut crate::RequestLogRow, existing: String) -> Receipt {
+    log.outcome = "duplicate".into();
+    log.message = "delivery already received; no new event was created".into();
+    log.event_id = Some(existing.clone());
+    Receipt {
+        event_id: Some(existing),
+        duplicate: true,
+    }
+}
+
+/// Splits queued jobs into the writes of one batch and the shutdown waiters
+/// (a shutdown refuses new work but lets what is queued commit).
+fn take_batch(
+    jobs: &mut Vec<Job>,
+    rx: &mut mpsc::Receiver<Job>,
+    shutdown_waiters: &mut Vec<oneshot::Sender<()>>,
+) -> Vec<Write> {
+    let mut batch = Vec::with_capacity(jobs.len());
+    for job in jobs.drain(..) {
+        match job {
+            Job::Write(write) => batch.push(write),
+            Job::Shutdown(done) => {
+                rx.close();
+                shutdown_waiters.push(done);
+            }
+        }
+    }
+    batch
+}
+
+/// Answers a write that was committed (or failed alone).
+fn answer(write: Write, result: Result<Done, StoreError>) {
+    fn send<T>(reply: Reply<T>, result: Result<T, StoreError>) {
+        let _ = reply.send(result);
+    }
+    match (write, result) {
+        (Write::Receive(_, reply), Ok(Done::Receipt(r))) => send(reply, Ok(r)),
+        (Write::EndAttempt(_, reply), Ok(Done::Ended(e))) => send(reply, Ok(e)),
+        (Write::Claim(_, reply), Ok(Done::Claimed(c))) => send(reply, Ok(c)),
+        (Write::Evaluate(_, reply), Ok(Done::Created(c))) => send(reply, Ok(c)),
+        (Write::Receive(_, reply), Err(e)) => send(reply, Err(e)),
+        (Write::EndAttempt(_, reply), Err(e)) => send(reply, Err(e)),
+        (Write::Claim(_, reply), Err(e)) => send(reply, Err(e)),
+        (Write::Evaluate(_, reply), Err(e)) => send(reply, Err(e)),
+        (write, Ok(_)) => {
+            tracing::error!(write = write.kind(), "writer answered with the wrong kind of result");
+        }
+    }
+}
+
+/// The result of one write.
+enum Done {
+    Receipt(Receipt),
+    Ended(bool),
+    Claimed(Vec<ExecutionRow>),
+    Created(Vec<CreatedExecution>),
+}
+
+impl Write {
+    fn kind(&self) -> &'static str {
+        match self {
+            Write::Receive(..) => "received request",
+            Write::EndAttempt(..) => "end of an attempt",
+            Write::Claim(..) => "claim",
+            Write::Evaluate(..) => "rule evaluations",
+        }
+    }
+}
+
+/// Answers the writes of a batch committed as one transaction (`all`, results
+/// in order). When that failed, the writes are handed back to be committed one
+/// by one, so that one bad write cannot fail its neighbours (a batch of one
+/// just gets its error).
+fn settle(batch: Vec<Write>, all: Result<Vec<Done>, StoreError>) -> Vec<Write> {
+    let err = match all {
+        Ok(done) => {
+            for (write, done) in batch.into_iter().zip(done) {
+                answer(write, Ok(done));
+            }
+            return Vec::new();
+        }
+        Err(err) => err,
+    };
+    if batch.len() == 1 {
+        let write = batch.into_iter().next().expect("one write");
+        settle_alone(write, Err(err));
+        return Vec::new();
+    }
+    tracing::warn!(error = %err, size = batch.len(), "batch commit failed; committing one by one");
+    batch
+}
+
+/// Answers a write committed on its own.
+fn settle_alone(write: Write, result: Result<Done, StoreError>) {
+    if let Err(err) = &result {
+        tracing::error!(error = %err, write = write.kind(), "could not commit a write");
+    }
+    answer(write, result);
+}
+
+impl crate::Store {
+    /// Durably records one received request; returns after the commit.
+    pub async fn record_request(&self, record: ReceiveRecord) -> Result<Receipt, StoreError> {
+        self.writer
+            .submit(|reply| Write::Receive(Box::new(record), reply))
+            .await
+    }
+
+    /// Records the end of an attempt and the execution's next state, in the
+    /// next group commit. Returns false when `owner` no longer held the lease
+    /// (the execution is left alone).
+    pub async fn end_attempt(&self, end: &AttemptEnd) -> Result<bool, StoreError> {
+        self.writer
+            .submit(|reply| Write::EndAttempt(Box::new(end.clone()), reply))
+            .await
+    }
+
+    /// Claims up to one due execution per owner, until `lease_until`, in one
+    /// transaction: each time the oldest queued or retrying one whose time has
+    /// come, or a running one whose lease expired, among actions below their
+    /// concurrency limit. Each claim raises the attempt count and records the
+    /// attempt as running (an earlier attempt still marked running lost its
+    /// worker and becomes `lost`).
+    pub async fn claim_executions(
+        &self,
+        owners: &[&str],
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Vec<ExecutionRow>, StoreError> {
+        let claim = Claim {
+            owners: owners.iter().map(|o| (*o).to_owned()).collect(),
+            now,
+            lease_until,
+        };
+        self.writer.submit(|reply| Write::Claim(claim, reply)).await
+    }
+
+    /// Commits the evaluations of a batch of events: each (event, rule) record
+    /// is written once (a record already there means the pair was evaluated
+    /// before, and its execution is not made again), the executions of new
+    /// matches are created, and the events are marked processed.
+    pub async fn commit_evaluations(&self, batch: &[EventEvaluation]) -> Result<Vec<CreatedExecution>, StoreError> {
+        self.writer.submit(|reply| Write::Evaluate(batch.to_vec(), reply)).await
+    }
+}

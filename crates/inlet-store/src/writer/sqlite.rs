@@ -1,0 +1,331 @@
+//! The SQLite writer: a thread with its own connection. While it commits one
+//! batch (one fsync), the next queues up; it then takes everything queued as
+//! the next batch. Statements are prepared once and run in place, with no
+//! hand-off to another thread per statement.
+
+use super::{Claim, Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, settle, settle_alone, take_batch};
+use crate::executions::{INSERT_EXECUTION, sqlite_claim_sql};
+use crate::{AttemptEnd, CreatedExecution, EventEvaluation, ExecutionRow, StoreError, sql};
+use inlet_core::clock::now_micros;
+use rusqlite::{CachedStatement, Connection, ToSql, Transaction, TransactionBehavior};
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::LazyLock;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub(super) fn spawn(file: &Path, rx: mpsc::Receiver<Job>) -> Result<std::thread::JoinHandle<()>, StoreError> {
+    // Opened here, so that a database that cannot be opened fails `Store::open`.
+    let conn = Connection::open(file)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    std::thread::Builder::new()
+        .name("inlet-sqlite-writer".into())
+        .spawn(move || run(conn, rx))
+        .map_err(|e| StoreError::Config(format!("cannot start the SQLite writer thread: {e}")))
+}
+
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    let mut shutdown_waiters = Vec::new();
+    while let Some(job) = rx.blocking_recv() {
+        jobs.push(job);
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let batch = take_batch(&mut jobs, &mut rx, &mut shutdown_waiters);
+        if batch.is_empty() {
+            continue;
+        }
+        let all = commit(&mut conn, &batch);
+        for write in settle(batch, all) {
+            let alone = commit(&mut conn, std::slice::from_ref(&write)).map(|mut done| done.remove(0));
+            settle_alone(write, alone);
+        }
+    }
+    for done in shutdown_waiters {
+        let _ = done.send(());
+    }
+}
+
+/// One transaction for the batch; results in the batch's order.
+fn commit(conn: &mut Connection, batch: &[Write]) -> Result<Vec<Done>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let now = now_micros();
+    let mut used_keys = BTreeSet::new();
+    let mut done = Vec::with_capacity(batch.len());
+    for write in batch {
+        done.push(match write {
+            Write::Receive(record, _) => {
+                used_keys.extend(record.key_id.as_deref());
+                Done::Receipt(receive(&tx, record)?)
+            }
+            Write::EndAttempt(end, _) => Done::Ended(end_attempt(&tx, end, now)?),
+            Write::Claim(claim, _) => Done::Claimed(claim_executions(&tx, claim)?),
+            Write::Evaluate(evaluations, _) => Done::Created(evaluate(&tx, evaluations, now)?),
+        });
+    }
+    for key_id in used_keys {
+        execute(
+            &tx,
+            "UPDATE webhook_keys SET last_used_at = $1 WHERE id = $2",
+            &[&now, &key_id],
+        )?;
+    }
+    tx.commit()?;
+    Ok(done)
+}
+
+static INSERT_EVENT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO events (id, trigger_ref, payload, metadata, source, delivery_id, created_at, processed) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, {}$2)) \
+         ON CONFLICT (trigger_ref, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING",
+        crate::events::no_enabled_rule!()
+    )
+});
+
+const INSERT_LOG: &str = "INSERT INTO request_log (id, trigger_ref, key_prefix, received_at, source_ip, method, \
+     path, query, headers, body, body_truncated, outcome, status_code, message, processing_us, event_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+
+fn receive(tx: &Transaction<'_>, record: &ReceiveRecord) -> Result<Receipt, StoreError> {
+    let mut log = Cow::Borrowed(&record.log);
+    let receipt = match &record.event {
+        None => Receipt {
+            event_id: None,
+            duplicate: false,
+        },
+        Some(e) => {
+            let inserted = execute(
+                tx,
+                &INSERT_EVENT,
+                &[
+                    &e.id,
+                    &e.trigger_ref,
+                    &e.payload,
+                    &e.metadata,
+                    &e.source,
+                    &e.delivery_id,
+                    &e.created_at,
+                ],
+            )?;
+            if inserted == 1 {
+                Receipt {
+                    event_id: Some(e.id.clone()),
+                    duplicate: false,
+                }
+            } else {
+                let mut st = prepare(tx, sql::EXISTING_DELIVERY, &[&e.trigger_ref, &e.delivery_id])?;
+                let existing: String = match st.raw_query().next()? {
+                    Some(row) => row.get(0)?,
+                    None => return Err(StoreError::Corrupt("a conflicting delivery id has no event".into())),
+                };
+                duplicate(log.to_mut(), existing)
+            }
+        }
+    };
+    let l = log.as_ref();
+    execute(
+        tx,
+        INSERT_LOG,
+        &[
+            &l.id,
+            &l.trigger_ref,
+            &l.key_prefix,
+            &l.received_at,
+            &l.source_ip,
+            &l.method,
+            &l.path,
+            &l.query,
+            &l.headers,
+            &l.body,
+            &l.body_truncated,
+            &l.outcome,
+            &l.status_code,
+            &l.message,
+            &l.processing_us,
+            &l.event_id,
+        ],
+    )?;
+    Ok(receipt)
+}
+
+fn end_attempt(tx: &Transaction<'_>, end: &AttemptEnd, now: i64) -> Result<bool, StoreError> {
+    execute(
+        tx,
+        sql::END_ATTEMPT,
+        &[
+            &end.execution_id,
+            &end.attempt,
+            &end.attempt_status,
+            &now,
+            &end.exit_code,
+            &end.http_status,
+            &end.summary,
+            &end.stdout,
+            &end.stderr,
+            &end.stdout_truncated,
+            &end.stderr_truncated,
+        ],
+    )?;
+    let ended = execute(
+        tx,
+        sql::END_EXECUTION,
+        &[
+            &end.execution_id,
+            &end.owner,
+            &end.status,
+            &end.next_run_at,
+            &end.result,
+            &end.output(),
+            &now,
+            &crate::status::is_terminal(&end.status),
+        ],
+    )?;
+    Ok(ended == 1)
+}
+
+static CLAIM: LazyLock<String> = LazyLock::new(sqlite_claim_sql);
+
+/// One claim statement per owner; the writer runs them one after another, so
+/// each sees the claims before it (and the concurrency count stays exact).
+fn claim_executions(tx: &Transaction<'_>, claim: &Claim) -> Result<Vec<ExecutionRow>, StoreError> {
+    let mut claimed = Vec::with_capacity(claim.owners.len());
+    for owner in &claim.owners {
+        let row = {
+            let mut st = prepare(tx, &CLAIM, &[owner, &claim.lease_until, &claim.now])?;
+            let mut rows = st.raw_query();
+            match rows.next()? {
+                Some(row) => Some(execution_row(row)?),
+                None => None,
+            }
+        };
+        let Some(row) = row else { break };
+        execute(tx, sql::LOSE_RUNNING_ATTEMPT, &[&row.id, &claim.now])?;
+        execute(tx, sql::BEGIN_ATTEMPT, &[&row.id, &row.attempt, owner, &claim.now])?;
+        claimed.push(row);
+    }
+    Ok(claimed)
+}
+
+static DEBOUNCE: LazyLock<String> = LazyLock::new(|| format!("{INSERT_EXECUTION}{}", sql::DEBOUNCE_ON_CONFLICT));
+
+fn evaluate(tx: &Transaction<'_>, batch: &[EventEvaluation], now: i64) -> Result<Vec<CreatedExecution>, StoreError> {
+    let mut created = Vec::new();
+    for event in batch {
+        for ev in &event.evaluations {
+            // A debounced execution's id is only known once its burst is found.
+            let execution_id = ev
+                .execution
+                .as_ref()
+                .filter(|x| x.debounce_key.is_none())
+                .map(|x| &x.id);
+            let recorded = execute(
+                tx,
+                sql::INSERT_EVALUATION,
+                &[
+                    &event.event_id,
+                    &ev.rule_ref,
+                    &ev.outcome,
+                    &ev.reason,
+                    &execution_id,
+                    &now,
+                ],
+            )? == 1;
+            // Evaluated already (another node, or before a crash): nothing more.
+            let (true, Some(x)) = (recorded, &ev.execution) else {
+                continue;
+            };
+            let values: [&dyn ToSql; 10] = [
+                &x.id,
+                &x.action_ref,
+                &x.rule_ref,
+                &x.event_id,
+                &x.source,
+                &x.max_attempts,
+                &x.params,
+                &x.debounce_key,
+                &x.next_run_at,
+                &now,
+            ];
+            let id = if x.debounce_key.is_none() {
+                execute(tx, INSERT_EXECUTION, &values)?;
+                x.id.clone()
+            } else {
+                let id: String = {
+                    let mut st = prepare(tx, &DEBOUNCE, &values)?;
+                    let mut rows = st.raw_query();
+                    match rows.next()? {
+                        Some(row) => row.get(0)?,
+                        None => return Err(StoreError::Corrupt("a debounced execution returned no id".into())),
+                    }
+                };
+                execute(tx, sql::SET_EVALUATION_EXECUTION, &[&id, &event.event_id, &ev.rule_ref])?;
+                id
+            };
+            created.push(CreatedExecution {
+                id,
+                next_run_at: x.next_run_at,
+            });
+        }
+        execute(
+            tx,
+            "UPDATE events SET processed = TRUE WHERE id = $1",
+            &[&event.event_id],
+        )?;
+    }
+    Ok(created)
+}
+
+fn execution_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
+    Ok(ExecutionRow {
+        id: row.get(0)?,
+        action_ref: row.get(1)?,
+        rule_ref: row.get(2)?,
+        event_id: row.get(3)?,
+        source: row.get(4)?,
+        status: row.get(5)?,
+        attempt: row.get(6)?,
+        max_attempts: row.get(7)?,
+        params: row.get(8)?,
+        debounce_key: row.get(9)?,
+        next_run_at: row.get(10)?,
+        lease_owner: row.get(11)?,
+        lease_expires_at: row.get(12)?,
+        cancel_requested: row.get(13)?,
+        result: row.get(14)?,
+        output: row.get(15)?,
+        created_at: row.get(16)?,
+        started_at: row.get(17)?,
+        finished_at: row.get(18)?,
+        updated_at: row.get(19)?,
+    })
+}
+
+/// The statements share their text with the sqlx paths, whose placeholders are
+/// `$1`, `$2`, ...: `values[i]` is bound to `$i+1` by name, whatever order the
+/// statement first names them in.
+fn prepare<'c>(tx: &'c Transaction<'_>, sql: &str, values: &[&dyn ToSql]) -> rusqlite::Result<CachedStatement<'c>> {
+    const NAMES: [&str; 16] = [
+        "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15", "$16",
+    ];
+    debug_assert!(values.len() <= NAMES.len(), "more values than named placeholders");
+    let mut st = tx.prepare_cached(sql)?;
+    for (name, value) in NAMES.iter().zip(values) {
+        if let Some(index) = st.parameter_index(name)? {
+            st.raw_bind_parameter(index, value)?;
+        }
+    }
+    Ok(st)
+}
+
+fn execute(tx: &Transaction<'_>, sql: &str, values: &[&dyn ToSql]) -> rusqlite::Result<usize> {
+    prepare(tx, sql, values)?.raw_execute()
+}
