@@ -256,8 +256,10 @@ async fn http_action_is_retried_with_growing_delays_then_succeeds_or_ends_dead()
         assert_eq!(times.len(), 3);
         let (d1, d2) = (times[1] - times[0], times[2] - times[1]);
         // Equal jitter: the first wait is in [0.2, 0.4) s, the second in [0.4, 0.8) s.
+        // Compared with the windows, not with each other: a loaded machine may
+        // add to either wait, never take from it.
         assert!(d1 >= Duration::from_millis(190), "first wait {d1:?}");
-        assert!(d2 > d1, "waits must grow: {d1:?} then {d2:?}");
+        assert!(d2 >= Duration::from_millis(390), "waits must grow: {d1:?} then {d2:?}");
 
         let dead = ended(&s, "rule=shop.to_broken", 1).await;
         assert_eq!(dead[0]["status"], "dead", "{}", dead[0]);
