@@ -27,7 +27,7 @@ pub use action::{
     MAX_ATTEMPTS_LIMIT, MAX_TIMEOUT_SECONDS, OriginalRequest, REDACTED_SECRET, RetryPolicy, RunnerKind, RunnerSpec,
     SignSpec, Stdin,
 };
-pub use rule::{CompiledRule, MAX_DEBOUNCE_SECONDS, RuleSpec};
+pub use rule::{CompiledRule, MAX_DEBOUNCE_SECONDS, RuleSpec, StoredRule};
 pub use signing::SigningSecret;
 
 use crate::expr::ExprError;

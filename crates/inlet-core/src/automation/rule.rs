@@ -4,7 +4,7 @@ use super::check_ref;
 use crate::expr::{Condition, Context, ExprError, Template};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub const MAX_DEBOUNCE_SECONDS: u64 = 86_400;
@@ -216,5 +216,45 @@ impl CompiledRule {
             None => Ok(Some(String::new())),
             Some(t) => t.render(ctx).map(Some).map_err(|e| e.in_field("debounce_key")),
         }
+    }
+}
+
+/// A rule as the store keeps it (its JSON spec), compiled the first time it is asked for.
+///
+/// A compiled rule costs about 12 KiB per condition or template (minijinja reserves room
+/// for 256 instructions in each compiled unit), so the engine compiles a trigger's rules
+/// only once an event of that trigger is evaluated: the rules of triggers that receive
+/// nothing cost their stored text only.
+#[derive(Debug)]
+pub struct StoredRule {
+    rule_ref: String,
+    spec: Box<str>,
+    compiled: OnceLock<Result<CompiledRule, String>>,
+}
+
+impl StoredRule {
+    pub fn new(rule_ref: String, spec: String) -> Self {
+        Self {
+            rule_ref,
+            spec: spec.into(),
+            compiled: OnceLock::new(),
+        }
+    }
+
+    pub fn rule_ref(&self) -> &str {
+        &self.rule_ref
+    }
+
+    /// The compiled rule, or why the stored spec could not be used (a rule's `error`
+    /// verdict). Compiled once; later calls, from any thread, share the result.
+    pub fn compiled(&self) -> Result<&CompiledRule, &str> {
+        self.compiled
+            .get_or_init(|| {
+                let spec: RuleSpec =
+                    serde_json::from_str(&self.spec).map_err(|e| format!("stored rule does not parse: {e}"))?;
+                spec.compile().map_err(|e| format!("rule does not compile: {e}"))
+            })
+            .as_ref()
+            .map_err(String::as_str)
     }
 }

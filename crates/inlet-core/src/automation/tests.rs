@@ -206,6 +206,33 @@ fn rule_compile_errors_name_the_field() {
 }
 
 #[test]
+fn stored_rules_compile_on_first_use_with_the_compile_errors() {
+    let stored = StoredRule::new("myapp.on_prod_deploy".into(), prod_rule().to_string());
+    assert_eq!(stored.rule_ref(), "myapp.on_prod_deploy");
+    let rule = stored.compiled().unwrap();
+    assert!(
+        rule.matches(&Context::new(&json!({"environment": "production"})))
+            .unwrap()
+    );
+    assert!(std::ptr::eq(rule, stored.compiled().unwrap()), "compiled once");
+
+    let mut r = prod_rule();
+    r["condition"] = json!("payload.environment ==");
+    let spec: RuleSpec = serde_json::from_value(r.clone()).unwrap();
+    let want = format!("rule does not compile: {}", spec.compile().unwrap_err());
+    assert_eq!(
+        StoredRule::new("x.y".into(), r.to_string()).compiled().unwrap_err(),
+        want
+    );
+
+    let why = StoredRule::new("x.y".into(), "{".into())
+        .compiled()
+        .unwrap_err()
+        .to_owned();
+    assert!(why.starts_with("stored rule does not parse: "), "{why}");
+}
+
+#[test]
 fn rule_matches_and_renders() {
     let rule: RuleSpec = serde_json::from_value(prod_rule()).unwrap();
     let rule = rule.compile().unwrap();

@@ -35,7 +35,7 @@ use minijinja::{Environment, ErrorKind, Expression, UndefinedBehavior, Value};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 /// What went wrong with an expression or template: compiling it (refused when saved,
 /// with its position and the reason) or evaluating it against an event.
@@ -190,9 +190,18 @@ fn new_environment() -> Environment<'static> {
     env
 }
 
-/// The shared environment expressions are compiled against. Templates each own one
-/// (minijinja ties a compiled template to its environment).
+/// The shared environment expressions are compiled against.
 static EXPRESSION_ENV: LazyLock<Environment<'static>> = LazyLock::new(new_environment);
+
+/// An environment holding one template, `source`. minijinja ties a compiled template to
+/// an environment, so each template needs its own; cloning the shared one keeps its
+/// filter, test and global tables shared (they are behind `Arc`s) where a fresh
+/// environment would copy them (several KiB) when `required` is added.
+fn template_environment(source: &str) -> Result<Environment<'static>, minijinja::Error> {
+    let mut env = EXPRESSION_ENV.clone();
+    env.add_template_owned(TEMPLATE_NAME, source.to_owned())?;
+    Ok(env)
+}
 
 /// What expressions and templates see: `payload`, `headers` (lower-case names), `query`,
 /// `meta` (trigger, source_ip, received_at, ...), `event` (id, trigger, source, ...) and,
@@ -408,13 +417,34 @@ pub struct Template {
 #[derive(Clone)]
 enum TemplateInner {
     Literal(Arc<str>),
-    Jinja {
-        source: Arc<str>,
-        env: Arc<Environment<'static>>,
-        /// When the whole template is one `{{ expression }}`: that expression, so that
-        /// [`Template::render_value`] can keep its type.
-        sole: Option<Arc<Expression<'static, 'static>>>,
-    },
+    Jinja(Arc<JinjaTemplate>),
+}
+
+struct JinjaTemplate {
+    source: Box<str>,
+    /// The compiled template. Each compiled form costs about 12 KiB (minijinja reserves
+    /// room for 256 instructions), so a template that is one expression, whose usual
+    /// use is [`Template::render_value`], keeps only `sole` until it is first rendered
+    /// to a string.
+    env: OnceLock<Environment<'static>>,
+    /// When the whole template is one `{{ expression }}`: that expression, so that
+    /// [`Template::render_value`] can keep its type.
+    sole: Option<Expression<'static, 'static>>,
+}
+
+impl JinjaTemplate {
+    fn environment(&self) -> Result<&Environment<'static>, ExprError> {
+        if let Some(env) = self.env.get() {
+            return Ok(env);
+        }
+        let env = template_environment(&self.source).map_err(|e| self.error(&e))?;
+        // A render racing this one may have set it first; either copy will do.
+        Ok(self.env.get_or_init(|| env))
+    }
+
+    fn error(&self, err: &minijinja::Error) -> ExprError {
+        ExprError::from_minijinja(err, &self.source, ExprErrorKind::Evaluate)
+    }
 }
 
 const TEMPLATE_NAME: &str = "template";
@@ -446,24 +476,26 @@ impl Template {
         if !has_template_syntax(source) {
             return Ok(Self::literal(source));
         }
-        let mut env = new_environment();
-        env.add_template_owned(TEMPLATE_NAME, source.to_owned())
-            .map_err(|e| ExprError::from_minijinja(&e, source, ExprErrorKind::Compile))?;
+        let env =
+            template_environment(source).map_err(|e| ExprError::from_minijinja(&e, source, ExprErrorKind::Compile))?;
         if let Err(e) = env
             .get_template(TEMPLATE_NAME)
             .and_then(|t| t.render(Context::default().root()))
         {
             refuse_unknown_names(&e, source)?;
         }
-        let sole = sole_expression(source)
-            .and_then(|expr| EXPRESSION_ENV.compile_expression_owned(expr.to_owned()).ok())
-            .map(Arc::new);
+        let sole =
+            sole_expression(source).and_then(|expr| EXPRESSION_ENV.compile_expression_owned(expr.to_owned()).ok());
+        let compiled = OnceLock::new();
+        if sole.is_none() {
+            let _ = compiled.set(env);
+        }
         Ok(Self {
-            inner: TemplateInner::Jinja {
+            inner: TemplateInner::Jinja(Arc::new(JinjaTemplate {
                 source: source.into(),
-                env: Arc::new(env),
+                env: compiled,
                 sole,
-            },
+            })),
         })
     }
 
@@ -477,7 +509,7 @@ impl Template {
     pub fn source(&self) -> &str {
         match &self.inner {
             TemplateInner::Literal(text) => text,
-            TemplateInner::Jinja { source, .. } => source,
+            TemplateInner::Jinja(t) => &t.source,
         }
     }
 
@@ -488,10 +520,11 @@ impl Template {
     pub fn render(&self, ctx: &Context) -> Result<String, ExprError> {
         match &self.inner {
             TemplateInner::Literal(text) => Ok(text.to_string()),
-            TemplateInner::Jinja { source, env, .. } => env
+            TemplateInner::Jinja(t) => t
+                .environment()?
                 .get_template(TEMPLATE_NAME)
-                .and_then(|t| t.render(ctx.root()))
-                .map_err(|e| ExprError::from_minijinja(&e, source, ExprErrorKind::Evaluate)),
+                .and_then(|tmpl| tmpl.render(ctx.root()))
+                .map_err(|e| t.error(&e)),
         }
     }
 
@@ -499,15 +532,10 @@ impl Template {
     /// the expression's type (number, boolean, list, object; undefined and none become
     /// null); any other template gives a string.
     pub fn render_value(&self, ctx: &Context) -> Result<serde_json::Value, ExprError> {
-        if let TemplateInner::Jinja {
-            source,
-            sole: Some(expr),
-            ..
-        } = &self.inner
+        if let TemplateInner::Jinja(t) = &self.inner
+            && let Some(expr) = &t.sole
         {
-            let value = expr
-                .eval(ctx.root())
-                .map_err(|e| ExprError::from_minijinja(&e, source, ExprErrorKind::Evaluate))?;
+            let value = expr.eval(ctx.root()).map_err(|e| t.error(&e))?;
             if value.is_undefined() {
                 return Ok(serde_json::Value::Null);
             }

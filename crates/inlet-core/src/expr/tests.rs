@@ -205,6 +205,30 @@ fn render_value_keeps_types_of_sole_expressions() {
     }
 }
 
+/// A template that is one expression compiles its text form only when first rendered
+/// as text: that form must render and fail exactly like any other template's.
+#[test]
+fn sole_expression_templates_render_as_text() {
+    let ctx = github_ctx();
+    let t = Template::compile("{{ payload.repository.stars }}").unwrap();
+    assert_eq!(t.render_value(&ctx).unwrap(), json!(42));
+    assert_eq!(t.render(&ctx).unwrap(), "42");
+    assert_eq!(t.clone().render(&ctx).unwrap(), "42");
+    assert_eq!(
+        Template::compile("{{ payload.missing }}")
+            .unwrap()
+            .render(&ctx)
+            .unwrap(),
+        ""
+    );
+
+    let t = Template::compile("{{ payload.version | required }}").unwrap();
+    let err = t.render(&ctx).unwrap_err();
+    let other = Template::compile("{{ payload.version | required }}{# text #}").unwrap();
+    assert_eq!(err, other.render(&ctx).unwrap_err());
+    assert_eq!(err.kind, ExprErrorKind::Evaluate);
+}
+
 #[test]
 fn compiled_forms_are_shareable() {
     fn assert_traits<T: Send + Sync + Clone + 'static>() {}

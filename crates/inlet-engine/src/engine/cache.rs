@@ -1,21 +1,20 @@
-//! Compiled rules and actions, by trigger and by ref. Reloaded only when the
-//! store's automation version changes (checked at most once per poll interval,
-//! or at once after a local change); unchanged specs keep their compiled form.
+//! Rules by trigger and compiled actions by ref. Reloaded only when the store's
+//! automation version changes (checked at most once per poll interval, or at once
+//! after a local change); unchanged specs keep their compiled form. A rule is
+//! compiled when an event of its trigger is first evaluated (see [`StoredRule`]),
+//! so the rules of triggers that receive nothing hold no compiled form.
 
-use inlet_core::automation::{ActionSpec, CompiledAction, CompiledRule, RuleSpec};
+use inlet_core::automation::{ActionSpec, CompiledAction, StoredRule};
 use inlet_core::seal::MasterKey;
 use inlet_store::{AutomationVersion, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A rule as the evaluator sees it: compiled, or why it could not be.
-pub type RuleEntry = Result<CompiledRule, (String, String)>;
-
 #[derive(Default)]
 pub struct Snapshot {
     /// Enabled rules per trigger.
-    pub rules: HashMap<String, Arc<Vec<RuleEntry>>>,
+    pub rules: HashMap<String, Arc<Vec<Arc<StoredRule>>>>,
     pub actions: HashMap<String, Result<CompiledAction, String>>,
 }
 
@@ -26,7 +25,7 @@ pub struct Cache {
     version: Option<AutomationVersion>,
     checked: Option<Instant>,
     stale: bool,
-    rule_stamps: HashMap<String, (i64, RuleEntry, String)>,
+    rule_stamps: HashMap<String, (i64, Arc<StoredRule>)>,
     action_stamps: HashMap<String, (i64, Result<CompiledAction, String>)>,
 }
 
@@ -76,19 +75,16 @@ impl Cache {
             action_stamps.insert(row.action_ref, (row.updated_at, entry));
         }
         let mut rule_stamps = HashMap::with_capacity(rules.len());
-        let mut by_trigger: HashMap<String, Vec<RuleEntry>> = HashMap::new();
+        let mut by_trigger: HashMap<String, Vec<Arc<StoredRule>>> = HashMap::new();
         for row in rules {
-            let entry = match self.rule_stamps.remove(&row.rule_ref) {
-                Some((stamp, compiled, _)) if stamp == row.updated_at => compiled,
-                _ => compile_rule(&row.rule_ref, &row.spec),
+            let rule = match self.rule_stamps.remove(&row.rule_ref) {
+                Some((stamp, rule)) if stamp == row.updated_at => rule,
+                _ => Arc::new(StoredRule::new(row.rule_ref.clone(), row.spec)),
             };
             if row.enabled {
-                by_trigger
-                    .entry(row.trigger_ref.clone())
-                    .or_default()
-                    .push(entry.clone());
+                by_trigger.entry(row.trigger_ref).or_default().push(rule.clone());
             }
-            rule_stamps.insert(row.rule_ref, (row.updated_at, entry, row.trigger_ref));
+            rule_stamps.insert(row.rule_ref, (row.updated_at, rule));
         }
         self.snapshot = Arc::new(Snapshot {
             rules: by_trigger.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
@@ -107,12 +103,4 @@ fn compile_action(spec: &str, master_key: &MasterKey) -> Result<CompiledAction, 
         .map_err(|e| format!("action {}: signing secret: {e}", sealed.action_ref))?;
     spec.compile()
         .map_err(|e| format!("action {} does not compile: {e}", spec.action_ref))
-}
-
-fn compile_rule(rule_ref: &str, spec: &str) -> RuleEntry {
-    let parsed: RuleSpec =
-        serde_json::from_str(spec).map_err(|e| (rule_ref.to_owned(), format!("stored rule does not parse: {e}")))?;
-    parsed
-        .compile()
-        .map_err(|e| (rule_ref.to_owned(), format!("rule does not compile: {e}")))
 }

@@ -100,11 +100,11 @@ fn evaluate_event(
     let rules = Arc::clone(rules);
     let ctx: Context = event_context(event);
     let mut out = Vec::with_capacity(rules.len());
-    for entry in rules.iter() {
-        let rule = match entry {
+    for stored in rules.iter() {
+        let rule = match stored.compiled() {
             Ok(rule) => rule,
-            Err((rule_ref, why)) => {
-                out.push((verdict(rule_ref, "error", why.clone()), None));
+            Err(why) => {
+                out.push((verdict(stored.rule_ref(), "error", why.to_owned()), None));
                 continue;
             }
         };
