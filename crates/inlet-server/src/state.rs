@@ -22,14 +22,16 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Commits a received request (group commit), then wakes the engine to evaluate
-    /// the new event's rules.
+    /// Commits a received request (group commit), then wakes the engine when the
+    /// new event has rules to evaluate.
     pub async fn record_request(
         &self,
         record: inlet_store::ReceiveRecord,
     ) -> Result<inlet_store::Receipt, inlet_store::StoreError> {
         let receipt = self.store.record_request(record).await?;
-        self.engine.notify();
+        if receipt.awaits_rules {
+            self.engine.notify();
+        }
         Ok(receipt)
     }
 

@@ -212,9 +212,12 @@ async fn received_events_wait_for_the_evaluator_only_when_their_trigger_has_an_e
                     .unwrap()
             }));
         }
-        for task in tasks {
-            task.await.unwrap();
-        }
+        let awaiting: Vec<bool> = futures_util::future::join_all(tasks)
+            .await
+            .into_iter()
+            .map(|receipt| receipt.unwrap().awaits_rules)
+            .collect();
+        assert_eq!(awaiting, [true, false, true]);
         let waiting: Vec<String> = store
             .unprocessed_events(10)
             .await

@@ -32,6 +32,9 @@ pub struct Receipt {
     /// The event's delivery id was already stored: no new event was made and
     /// `event_id` names the earlier one.
     pub duplicate: bool,
+    /// A new event that waits for the rule evaluator (its trigger has an
+    /// enabled rule); otherwise there is nothing to wake the engine for.
+    pub awaits_rules: bool,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -118,6 +121,7 @@ fn duplicate(log: &mut crate::RequestLogRow, existing: String) -> Receipt {
     Receipt {
         event_id: Some(existing),
         duplicate: true,
+        awaits_rules: false,
     }
 }
 

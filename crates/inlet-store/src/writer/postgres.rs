@@ -4,7 +4,7 @@
 use super::{Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, settle, settle_alone, take_batch};
 use crate::{NewEvent, StoreError, sql};
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use tokio::sync::mpsc;
 
 /// Requests woken together reach the queue a moment apart: this many
@@ -79,7 +79,8 @@ async fn receive(tx: &mut Transaction<'_, Postgres>, records: &[&ReceiveRecord])
     }
     let now = inlet_core::clock::now_micros();
     let events: Vec<&NewEvent> = records.iter().filter_map(|r| r.event.as_ref()).collect();
-    let mut inserted: HashSet<String> = HashSet::with_capacity(events.len());
+    // New events' ids, with whether each was stored already processed.
+    let mut inserted: HashMap<String, bool> = HashMap::with_capacity(events.len());
     if !events.is_empty() {
         let mut insert = QueryBuilder::<Postgres>::new(
             "INSERT INTO events (id, trigger_ref, payload, metadata, source, delivery_id, created_at, processed) ",
@@ -96,9 +97,11 @@ async fn receive(tx: &mut Transaction<'_, Postgres>, records: &[&ReceiveRecord])
                 .push_bind_unseparated(&event.trigger_ref)
                 .push_unseparated(")");
         });
-        insert.push(" ON CONFLICT (trigger_ref, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING RETURNING id");
-        let ids: Vec<(String,)> = insert.build_query_as().fetch_all(&mut **tx).await?;
-        inserted.extend(ids.into_iter().map(|(id,)| id));
+        insert.push(
+            " ON CONFLICT (trigger_ref, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING RETURNING id, processed",
+        );
+        let rows: Vec<(String, bool)> = insert.build_query_as().fetch_all(&mut **tx).await?;
+        inserted.extend(rows);
     }
     let mut receipts = Vec::with_capacity(records.len());
     let mut logs: Vec<std::borrow::Cow<'_, crate::RequestLogRow>> = Vec::with_capacity(records.len());
@@ -108,10 +111,12 @@ async fn receive(tx: &mut Transaction<'_, Postgres>, records: &[&ReceiveRecord])
             None => Receipt {
                 event_id: None,
                 duplicate: false,
+                awaits_rules: false,
             },
-            Some(event) if inserted.contains(&event.id) => Receipt {
+            Some(event) if inserted.contains_key(&event.id) => Receipt {
                 event_id: Some(event.id.clone()),
                 duplicate: false,
+                awaits_rules: !inserted[&event.id],
             },
             Some(event) => {
                 let (existing,): (String,) = sqlx::query_as(sql::EXISTING_DELIVERY)

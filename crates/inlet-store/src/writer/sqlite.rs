@@ -22,10 +22,37 @@ pub(super) fn spawn(file: &Path, rx: mpsc::Receiver<Job>) -> Result<std::thread:
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.set_prepared_statement_cache_capacity(32);
+    // Checkpoints run on a thread of their own, so a commit never waits for one.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    let checkpoints = Connection::open(file)?;
+    checkpoints.busy_timeout(Duration::from_secs(10))?;
+    let (writer_alive, writer_gone) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("inlet-sqlite-checkpoint".into())
+        .spawn(move || checkpoint_until(checkpoints, writer_gone))
+        .map_err(|e| StoreError::Config(format!("cannot start the SQLite checkpoint thread: {e}")))?;
     std::thread::Builder::new()
         .name("inlet-sqlite-writer".into())
-        .spawn(move || run(conn, rx))
+        .spawn(move || {
+            run(conn, rx);
+            drop(writer_alive);
+        })
         .map_err(|e| StoreError::Config(format!("cannot start the SQLite writer thread: {e}")))
+}
+
+/// How often the write-ahead log is copied into the database. Often enough
+/// that the log stays small (it is read on every cache miss), seldom enough to
+/// copy each hot page once for many commits.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// Checkpoints the log (PASSIVE: never blocks the writer or readers) until the
+/// writer stops.
+fn checkpoint_until(conn: Connection, writer_gone: std::sync::mpsc::Receiver<()>) {
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = writer_gone.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %err, "WAL checkpoint failed; retrying");
+        }
+    }
 }
 
 fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
@@ -86,7 +113,7 @@ static INSERT_EVENT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "INSERT INTO events (id, trigger_ref, payload, metadata, source, delivery_id, created_at, processed) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, {}$2)) \
-         ON CONFLICT (trigger_ref, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING",
+         ON CONFLICT (trigger_ref, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING RETURNING processed",
         crate::events::no_enabled_rule!()
     )
 });
@@ -101,12 +128,11 @@ fn receive(tx: &Transaction<'_>, record: &ReceiveRecord) -> Result<Receipt, Stor
         None => Receipt {
             event_id: None,
             duplicate: false,
+            awaits_rules: false,
         },
         Some(e) => {
-            let inserted = execute(
-                tx,
-                &INSERT_EVENT,
-                &[
+            let processed: Option<bool> = {
+                let values: [&dyn ToSql; 7] = [
                     &e.id,
                     &e.trigger_ref,
                     &e.payload,
@@ -114,20 +140,28 @@ fn receive(tx: &Transaction<'_>, record: &ReceiveRecord) -> Result<Receipt, Stor
                     &e.source,
                     &e.delivery_id,
                     &e.created_at,
-                ],
-            )?;
-            if inserted == 1 {
-                Receipt {
+                ];
+                let mut st = prepare(tx, &INSERT_EVENT, &values)?;
+                let mut rows = st.raw_query();
+                match rows.next()? {
+                    Some(row) => Some(row.get(0)?),
+                    None => None,
+                }
+            };
+            match processed {
+                Some(processed) => Receipt {
                     event_id: Some(e.id.clone()),
                     duplicate: false,
+                    awaits_rules: !processed,
+                },
+                None => {
+                    let mut st = prepare(tx, sql::EXISTING_DELIVERY, &[&e.trigger_ref, &e.delivery_id])?;
+                    let existing: String = match st.raw_query().next()? {
+                        Some(row) => row.get(0)?,
+                        None => return Err(StoreError::Corrupt("a conflicting delivery id has no event".into())),
+                    };
+                    duplicate(log.to_mut(), existing)
                 }
-            } else {
-                let mut st = prepare(tx, sql::EXISTING_DELIVERY, &[&e.trigger_ref, &e.delivery_id])?;
-                let existing: String = match st.raw_query().next()? {
-                    Some(row) => row.get(0)?,
-                    None => return Err(StoreError::Corrupt("a conflicting delivery id has no event".into())),
-                };
-                duplicate(log.to_mut(), existing)
             }
         }
     };
