@@ -185,10 +185,23 @@ pub(crate) const RETURNING_EXECUTION: &str = " RETURNING id, action_ref, rule_re
      max_attempts, params, debounce_key, next_run_at, lease_owner, lease_expires_at, cancel_requested, result, \
      output, created_at, started_at, finished_at, updated_at";
 
-/// Due: waiting and its time has come, or running under a lease that expired
-/// (its worker is gone).
-const DUE: &str = "((e.status IN ('queued', 'retrying') AND e.next_run_at <= $3) \
-     OR (e.status = 'running' AND e.lease_expires_at < $3))";
+/// Due work, as (condition, order, index) of each index walk that finds it,
+/// in the order claims try them: running under a lease that expired (its
+/// worker is gone), then waiting and its time has come, oldest first. SQLite
+/// is told the index: without statistics it prefers a scan and a sort of every
+/// waiting execution.
+const DUE: [(&str, &str, &str); 2] = [
+    (
+        "e.status = 'running' AND e.lease_expires_at < $3",
+        "e.lease_expires_at, e.id",
+        "executions_lease",
+    ),
+    (
+        "e.status IN ('queued', 'retrying') AND e.next_run_at <= $3",
+        "e.next_run_at, e.id",
+        "executions_waiting",
+    ),
+];
 
 const CLAIM_SET: &str = "UPDATE executions SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
      attempt = attempt + 1, started_at = COALESCE(started_at, $3), updated_at = $3 ";
@@ -214,16 +227,18 @@ macro_rules! bind_execution {
     };
 }
 
-/// The claim statement: `$1` owner, `$2` lease end, `$3` now. On SQLite one
-/// `UPDATE ... WHERE id = (SELECT ...)` claims one execution, and the single
-/// writer serialises claims, so the concurrency count is exact.
-pub(crate) fn sqlite_claim_sql() -> String {
-    format!(
-        "{CLAIM_SET} WHERE id = (SELECT e.id FROM executions e LEFT JOIN actions a ON a.ref = e.action_ref \
-         WHERE {DUE} AND (a.concurrency IS NULL OR a.concurrency > (SELECT COUNT(*) FROM executions r \
-         WHERE r.action_ref = e.action_ref AND r.status = 'running' AND r.lease_expires_at >= $3)) \
-         ORDER BY e.next_run_at, e.id LIMIT 1){RETURNING_EXECUTION}"
-    )
+/// The claim statements (see `DUE`): `$1` owner, `$2` lease end, `$3` now. On
+/// SQLite one `UPDATE ... WHERE id = (SELECT ...)` claims one execution, and the
+/// single writer serialises claims, so the concurrency count is exact.
+pub(crate) fn sqlite_claim_sql() -> [String; 2] {
+    DUE.map(|(due, order, index)| {
+        format!(
+            "{CLAIM_SET} WHERE id = (SELECT e.id FROM executions e INDEXED BY {index} LEFT JOIN actions a ON a.ref = e.action_ref \
+             WHERE {due} AND (a.concurrency IS NULL OR a.concurrency > (SELECT COUNT(*) FROM executions r \
+             WHERE r.action_ref = e.action_ref AND r.status = 'running' AND r.lease_expires_at >= $3)) \
+             ORDER BY {order} LIMIT 1){RETURNING_EXECUTION}"
+        )
+    })
 }
 
 /// Rows per multi-row statement.
@@ -238,17 +253,22 @@ pub(crate) async fn claim_in_postgres(
 ) -> Result<Vec<ExecutionRow>, StoreError> {
     let mut claimed = Vec::with_capacity(claim.owners.len());
     'owners: for owner in &claim.owners {
-        let candidates: Vec<(String, String, Option<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT e.id, e.action_ref, a.concurrency FROM executions e \
+        let mut candidates: Vec<(String, String, Option<i64>)> = Vec::new();
+        for (due, order, _) in DUE {
+            candidates.extend(
+                sqlx::query_as::<_, (String, String, Option<i64>)>(sqlx::AssertSqlSafe(format!(
+                    "SELECT e.id, e.action_ref, a.concurrency FROM executions e \
                      LEFT JOIN actions a ON a.ref = e.action_ref \
-                     WHERE $1::TEXT IS NOT NULL AND $2::BIGINT IS NOT NULL AND {DUE} \
-                     ORDER BY e.next_run_at, e.id LIMIT 64 FOR UPDATE OF e SKIP LOCKED"
-        )))
-        .bind(owner)
-        .bind(claim.lease_until)
-        .bind(claim.now)
-        .fetch_all(&mut **tx)
-        .await?;
+                     WHERE $1::TEXT IS NOT NULL AND $2::BIGINT IS NOT NULL AND {due} \
+                     ORDER BY {order} LIMIT 64 FOR UPDATE OF e SKIP LOCKED"
+                )))
+                .bind(owner)
+                .bind(claim.lease_until)
+                .bind(claim.now)
+                .fetch_all(&mut **tx)
+                .await?,
+            );
+        }
         for (id, action_ref, concurrency) in candidates {
             if let Some(limit) = concurrency {
                 sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")

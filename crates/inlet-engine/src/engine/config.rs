@@ -26,7 +26,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            workers: 8,
+            workers: 32,
             lease_seconds: 30.0,
             poll_interval_seconds: 1.0,
             shutdown_grace_seconds: 30.0,

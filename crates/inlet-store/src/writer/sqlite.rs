@@ -226,21 +226,22 @@ fn end_attempt(tx: &Transaction<'_>, end: &AttemptEnd, now: i64) -> Result<bool,
     Ok(ended == 1)
 }
 
-static CLAIM: LazyLock<String> = LazyLock::new(sqlite_claim_sql);
+static CLAIM: LazyLock<[String; 2]> = LazyLock::new(sqlite_claim_sql);
 
 /// One claim statement per owner; the writer runs them one after another, so
 /// each sees the claims before it (and the concurrency count stays exact).
 fn claim_executions(tx: &Transaction<'_>, claim: &Claim) -> Result<Vec<ExecutionRow>, StoreError> {
     let mut claimed = Vec::with_capacity(claim.owners.len());
     for owner in &claim.owners {
-        let row = {
-            let mut st = prepare(tx, &CLAIM, &[owner, &claim.lease_until, &claim.now])?;
+        let mut row = None;
+        for sql in CLAIM.iter() {
+            let mut st = prepare(tx, sql, &[owner, &claim.lease_until, &claim.now])?;
             let mut rows = st.raw_query();
-            match rows.next()? {
-                Some(row) => Some(execution_row(row)?),
-                None => None,
+            if let Some(found) = rows.next()? {
+                row = Some(execution_row(found)?);
+                break;
             }
-        };
+        }
         let Some(row) = row else { break };
         execute(tx, sql::LOSE_RUNNING_ATTEMPT, &[&row.id, &claim.now])?;
         execute(tx, sql::BEGIN_ATTEMPT, &[&row.id, &row.attempt, owner, &claim.now])?;
