@@ -60,11 +60,13 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
     let mut shutdown_waiters = Vec::new();
     while let Some(job) = rx.blocking_recv() {
         jobs.push(job);
-        while jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
+        drain(&mut rx, &mut jobs);
+        if jobs.len() > 1 && jobs.len() < MAX_BATCH {
+            // Under load, requests answered by the last commit are about to
+            // come back: a moment's wait lets them share this commit's log
+            // writes (the index pages every commit rewrites) and its fsync.
+            std::thread::sleep(COALESCE);
+            drain(&mut rx, &mut jobs);
         }
         let batch = take_batch(&mut jobs, &mut rx, &mut shutdown_waiters);
         if batch.is_empty() {
@@ -78,6 +80,18 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
     }
     for done in shutdown_waiters {
         let _ = done.send(());
+    }
+}
+
+/// How long a batch of more than one write waits for more to join it.
+const COALESCE: Duration = Duration::from_micros(200);
+
+fn drain(rx: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>) {
+    while jobs.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
+        }
     }
 }
 
