@@ -1,7 +1,7 @@
 //! Rule evaluation: each unprocessed event against the enabled rules of its trigger.
 
 use super::cache::Snapshot;
-use super::{EngineHandle, Mode, context::event_context, wait_or_stop};
+use super::{EngineHandle, Mode, context::event_context, wait_for_work};
 use inlet_core::clock::now_micros;
 use inlet_core::expr::Context;
 use inlet_store::{EventEvaluation, EventRow, NewEvaluation, NewExecution, StoreError};
@@ -38,15 +38,7 @@ pub(super) async fn run(engine: EngineHandle) {
                 }
             }
         }
-        let poll = engine.poll();
-        if wait_or_stop(&mut mode, async {
-            tokio::select! {
-                _ = engine.inner.evaluate.notified() => {}
-                _ = tokio::time::sleep(poll) => {}
-            }
-        })
-        .await
-        {
+        if wait_for_work(&engine, &mut mode, &engine.inner.evaluate).await {
             return;
         }
     }

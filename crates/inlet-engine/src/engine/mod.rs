@@ -180,6 +180,19 @@ impl EngineHandle {
     }
 }
 
+/// Waits for `notify` or the poll interval, unless the engine is told to stop
+/// first; true when stopping.
+async fn wait_for_work(engine: &EngineHandle, mode: &mut watch::Receiver<Mode>, notify: &Notify) -> bool {
+    let poll = engine.poll();
+    wait_or_stop(mode, async {
+        tokio::select! {
+            _ = notify.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+        }
+    })
+    .await
+}
+
 /// Waits for `until` unless the engine is told to stop first; true when stopping.
 async fn wait_or_stop(mode: &mut watch::Receiver<Mode>, until: impl std::future::Future<Output = ()>) -> bool {
     if *mode.borrow() != Mode::Run {

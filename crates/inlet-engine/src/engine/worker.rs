@@ -1,7 +1,7 @@
 //! Workers: claim due executions with a lease, run them, record the attempts.
 
 use super::live::LogLine;
-use super::{EngineHandle, Mode, context::event_context, wait_or_stop};
+use super::{EngineHandle, Mode, context::event_context, wait_for_work};
 use crate::runner::{self, CommandOutcome, HttpOutcome, RunOptions, Stream};
 use inlet_core::automation::{Invocation, OriginalRequest};
 use inlet_core::clock::now_micros;
@@ -74,15 +74,7 @@ pub(super) async fn dispatch(engine: EngineHandle) {
             continue;
         }
         // Nothing more is due: wait for new work, a freed slot or the poll.
-        let poll = engine.poll();
-        if wait_or_stop(&mut mode, async {
-            tokio::select! {
-                _ = engine.inner.work.notified() => {}
-                _ = tokio::time::sleep(poll) => {}
-            }
-        })
-        .await
-        {
+        if wait_for_work(&engine, &mut mode, &engine.inner.work).await {
             break;
         }
     }
