@@ -19,7 +19,7 @@ use inlet_core::expr::Context;
 use inlet_core::keys::WebhookKey;
 use inlet_core::net::any_contains;
 use inlet_core::outcome::Outcome;
-use inlet_core::payload::{parse_body, parse_form};
+use inlet_core::payload::{BodyKind, parse_body, parse_form};
 use inlet_core::redact::{REDACTED, is_credential_header};
 use inlet_core::verify::{Rejection, SignedRequest};
 use inlet_store::{NewEvent, ReceiveRecord, RequestLogRow};
@@ -142,7 +142,8 @@ async fn receive(
 
 enum Accepted {
     Event {
-        payload: Value,
+        /// The event payload, as stored (JSON text).
+        payload: String,
         raw: Bytes,
         delivery_id: Option<String>,
     },
@@ -286,6 +287,15 @@ async fn check(
         Ok(payload) => payload,
         Err(message) => return Err(Answer::new(Outcome::SchemaMismatch, message).with_body(raw)),
     };
+    // A JSON body kept as it is is stored as received: serialising the parsed
+    // value again would cost time and could only lose detail (number precision).
+    let stored_as_received = target.shaping.passes_through()
+        && !raw.is_empty()
+        && matches!(BodyKind::from_content_type(content_type), BodyKind::Json);
+    let payload = match stored_as_received.then(|| std::str::from_utf8(&raw).ok()).flatten() {
+        Some(text) => text.to_owned(),
+        None => payload.to_string(),
+    };
     Ok(Accepted::Event {
         payload,
         raw,
@@ -311,7 +321,7 @@ fn signed_request<'a>(
 async fn accept(
     state: &AppState,
     reception: Reception,
-    payload: Value,
+    payload: String,
     raw: Bytes,
     delivery_id: Option<String>,
 ) -> Response {
@@ -329,7 +339,7 @@ async fn accept(
     let event = NewEvent {
         id: event_id.clone(),
         trigger_ref: reception.target.trigger_ref.clone(),
-        payload: payload.to_string(),
+        payload,
         metadata: metadata.to_string(),
         source: "webhook".into(),
         delivery_id,

@@ -23,6 +23,11 @@ impl Shaping {
         Ok(Self { schema, mapping })
     }
 
+    /// Whether the payload stays exactly as parsed (no mapping).
+    pub fn passes_through(&self) -> bool {
+        self.mapping.is_pass_through()
+    }
+
     /// The event payload, or why the body is refused (a `schema_mismatch`).
     /// `context` builds the template context, only for mappings that use it.
     pub fn apply(&self, payload: Value, context: impl FnOnce(&Value) -> Context) -> Result<Value, String> {
