@@ -557,6 +557,11 @@ impl CompiledAction {
         }
     }
 
+    /// Whether rendering uses the webhook request behind the event (`forward: true`).
+    pub fn forwards_original(&self) -> bool {
+        matches!(&*self.runner, CompiledRunner::Http(h) if h.forward)
+    }
+
     /// Renders the action against `ctx`, which should carry the rule's rendered
     /// parameters as `params` (see [`Context::with_params`]). `original` is the webhook
     /// request behind the event, for HTTP forwarding; without it, forwarding sends the

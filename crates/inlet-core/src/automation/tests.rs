@@ -497,3 +497,12 @@ debounce_key: "{{ payload.service }}"
     let err = parse_rule_yaml("ref: a.r\ntrigger: a.t\naction: a.a\nenabled: maybe\n", "r.yaml").unwrap_err();
     assert_eq!(err.line, Some(4), "{err}");
 }
+
+#[test]
+fn only_forwarding_http_actions_need_the_original_request() {
+    let compiled = |v: Value| serde_json::from_value::<ActionSpec>(v).unwrap().compile().unwrap();
+    assert!(!compiled(deploy_action()).forwards_original());
+    assert!(!compiled(notify_action()).forwards_original());
+    let forward = json!({"ref": "a.fwd", "runner": {"type": "http", "method": "POST", "url": "https://example.com/in", "forward": true, "forward_headers": ["content-type"]}});
+    assert!(compiled(forward).forwards_original());
+}

@@ -278,7 +278,7 @@ async fn prepare(engine: &EngineHandle, row: &ExecutionRow) -> Result<Result<Inv
             Some(event) => {
                 // Webhook events (and replays of logged requests) have their request
                 // in the log, for `forward: true`.
-                if event.source != "api" {
+                if event.source != "api" && action.forwards_original() {
                     original = store.original_request(event_id).await?;
                 }
                 event_context(&event).with_params(&params)
