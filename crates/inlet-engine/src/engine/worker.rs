@@ -54,11 +54,10 @@ pub(super) async fn dispatch(engine: EngineHandle) {
                     let engine = engine.clone();
                     running.spawn(async move {
                         let id = row.id.clone();
-                        if let Err(err) = run(&engine, row, &owner).await {
+                        if let Err(err) = run(&engine, row, &owner, permit).await {
                             tracing::error!(execution = %id, error = %err, "could not record an execution; its lease will expire");
                         }
-                        drop(permit);
-                        // A slot is free and the action may be below its limit again.
+                        // The action may be below its concurrency limit again.
                         engine.wake_workers();
                     });
                 }
@@ -179,8 +178,14 @@ impl Ran {
     }
 }
 
-/// Runs one claimed execution: one attempt, recorded.
-async fn run(engine: &EngineHandle, row: ExecutionRow, owner: &str) -> Result<(), StoreError> {
+/// Runs one claimed execution: one attempt, recorded. The worker slot is given
+/// back as soon as the action has run, while the attempt is being recorded.
+async fn run(
+    engine: &EngineHandle,
+    row: ExecutionRow,
+    owner: &str,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) -> Result<(), StoreError> {
     let store = &engine.inner.store;
     let attempt = row.attempt;
     let (ran, retryable): (Result<Ran, Lost>, bool) = if row.cancel_requested {
@@ -196,6 +201,8 @@ async fn run(engine: &EngineHandle, row: ExecutionRow, owner: &str) -> Result<()
             Ok(invocation) => (execute(engine, &row, owner, invocation).await, true),
         }
     };
+    drop(slot);
+    engine.wake_workers();
     let Ok(ran) = ran else {
         tracing::warn!(execution = %row.id, "lease lost while running; another worker has taken the execution over");
         return Ok(());
