@@ -23,6 +23,8 @@ use inlet_core::payload::{BodyKind, parse_body, parse_form};
 use inlet_core::redact::{REDACTED, is_credential_header};
 use inlet_core::verify::{Rejection, SignedRequest};
 use inlet_store::{NewEvent, ReceiveRecord, RequestLogRow};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -40,8 +42,10 @@ struct Reception {
     received_at: i64,
     source_ip: IpAddr,
     method: String,
-    query: Value,
-    headers: Value,
+    /// Stored query parameters and headers, as JSON text: serialised once for
+    /// both the log row and the event's metadata.
+    query: Box<RawValue>,
+    headers: Box<RawValue>,
     user_agent: Option<String>,
 }
 
@@ -107,8 +111,8 @@ async fn receive(
         received_at,
         source_ip,
         method: parts.method.as_str().to_owned(),
-        query: stored_query(parts.uri.query(), target.secret_query_param.as_deref()),
-        headers: stored_headers(&parts.headers, &target.secret_headers),
+        query: json_text(&stored_query(parts.uri.query(), target.secret_query_param.as_deref())),
+        headers: json_text(&stored_headers(&parts.headers, &target.secret_headers)),
         user_agent: parts
             .headers
             .get(header::USER_AGENT)
@@ -326,21 +330,21 @@ async fn accept(
     delivery_id: Option<String>,
 ) -> Response {
     let event_id = uuid::Uuid::now_v7().to_string();
-    let metadata = json!({
-        "source": "webhook",
-        "key_prefix": reception.target.key_prefix,
-        "received_at": rfc3339(reception.received_at),
-        "source_ip": reception.source_ip.to_string(),
-        "user_agent": reception.user_agent,
-        "headers": reception.headers,
-        "query": reception.query,
-        "delivery_id": delivery_id,
-    });
+    let metadata = EventMetadata {
+        source: "webhook",
+        key_prefix: &reception.target.key_prefix,
+        received_at: rfc3339(reception.received_at),
+        source_ip: reception.source_ip.to_string(),
+        user_agent: reception.user_agent.as_deref(),
+        headers: &reception.headers,
+        query: &reception.query,
+        delivery_id: delivery_id.as_deref(),
+    };
     let event = NewEvent {
         id: event_id.clone(),
         trigger_ref: reception.target.trigger_ref.clone(),
         payload,
-        metadata: metadata.to_string(),
+        metadata: serde_json::to_string(&metadata).expect("metadata serialises"),
         source: "webhook".into(),
         delivery_id,
         created_at: reception.received_at,
@@ -407,8 +411,8 @@ fn log_row(reception: &Reception, answer: &Answer) -> RequestLogRow {
         method: reception.method.clone(),
         // The key itself never reaches storage: only its prefix.
         path: format!("/api/v1/webhooks/{}…", reception.target.key_prefix),
-        query: reception.query.to_string(),
-        headers: reception.headers.to_string(),
+        query: reception.query.get().to_owned(),
+        headers: reception.headers.get().to_owned(),
         body: answer.body.to_vec(),
         body_truncated: false,
         outcome: answer.outcome.as_str().into(),
@@ -417,6 +421,23 @@ fn log_row(reception: &Reception, answer: &Answer) -> RequestLogRow {
         processing_us: reception.started.elapsed().as_micros() as i64,
         event_id: None,
     }
+}
+
+/// A webhook event's metadata, as stored.
+#[derive(Serialize)]
+struct EventMetadata<'a> {
+    source: &'static str,
+    key_prefix: &'a str,
+    received_at: String,
+    source_ip: String,
+    user_agent: Option<&'a str>,
+    headers: &'a RawValue,
+    query: &'a RawValue,
+    delivery_id: Option<&'a str>,
+}
+
+fn json_text(value: &Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).expect("a JSON value serialises")
 }
 
 /// Headers as stored in the log and event metadata: lower-case names,
