@@ -2,10 +2,27 @@
 //! transaction with one multi-row statement per table for received requests.
 
 use super::{Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, settle, settle_alone, take_batch};
-use crate::{NewEvent, StoreError, sql};
-use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
+use crate::{NewEvent, RequestLogRow, StoreError, sql};
+use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::HashMap;
 use tokio::sync::mpsc;
+
+// One statement text per table whatever the batch's size (columns as arrays),
+// so PostgreSQL parses and plans each once per connection.
+const INSERT_EVENTS: &str = concat!(
+    "INSERT INTO events (id, trigger_ref, payload, metadata, source, delivery_id, created_at, processed) \
+     SELECT u.*, ",
+    crate::events::no_enabled_rule!(),
+    "u.trigger_ref) FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], \
+     $7::BIGINT[]) AS u(id, trigger_ref, payload, metadata, source, delivery_id, created_at) \
+     ON CONFLICT (trigger_ref, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING RETURNING id, processed"
+);
+
+const INSERT_LOGS: &str = "INSERT INTO request_log (id, trigger_ref, key_prefix, received_at, source_ip, method, \
+     path, query, headers, body, body_truncated, outcome, status_code, message, processing_us, event_id) \
+     SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], \
+     $8::TEXT[], $9::TEXT[], $10::BYTEA[], $11::BOOLEAN[], $12::TEXT[], $13::BIGINT[], $14::TEXT[], $15::BIGINT[], \
+     $16::TEXT[])";
 
 /// Requests woken together reach the queue a moment apart: this many
 /// scheduler turns let them join one commit rather than wait for the next.
@@ -82,25 +99,17 @@ async fn receive(tx: &mut Transaction<'_, Postgres>, records: &[&ReceiveRecord])
     // New events' ids, with whether each was stored already processed.
     let mut inserted: HashMap<String, bool> = HashMap::with_capacity(events.len());
     if !events.is_empty() {
-        let mut insert = QueryBuilder::<Postgres>::new(
-            "INSERT INTO events (id, trigger_ref, payload, metadata, source, delivery_id, created_at, processed) ",
-        );
-        insert.push_values(events.iter(), |mut row, event| {
-            row.push_bind(&event.id)
-                .push_bind(&event.trigger_ref)
-                .push_bind(&event.payload)
-                .push_bind(&event.metadata)
-                .push_bind(&event.source)
-                .push_bind(&event.delivery_id)
-                .push_bind(event.created_at)
-                .push(crate::events::no_enabled_rule!())
-                .push_bind_unseparated(&event.trigger_ref)
-                .push_unseparated(")");
-        });
-        insert.push(
-            " ON CONFLICT (trigger_ref, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING RETURNING id, processed",
-        );
-        let rows: Vec<(String, bool)> = insert.build_query_as().fetch_all(&mut **tx).await?;
+        let column = |f: fn(&NewEvent) -> &str| events.iter().map(|e| f(e)).collect::<Vec<&str>>();
+        let rows: Vec<(String, bool)> = sqlx::query_as(INSERT_EVENTS)
+            .bind(column(|e| &e.id))
+            .bind(column(|e| &e.trigger_ref))
+            .bind(column(|e| &e.payload))
+            .bind(column(|e| &e.metadata))
+            .bind(column(|e| &e.source))
+            .bind(events.iter().map(|e| e.delivery_id.as_deref()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.created_at).collect::<Vec<_>>())
+            .fetch_all(&mut **tx)
+            .await?;
         inserted.extend(rows);
     }
     let mut receipts = Vec::with_capacity(records.len());
@@ -131,42 +140,38 @@ async fn receive(tx: &mut Transaction<'_, Postgres>, records: &[&ReceiveRecord])
         receipts.push(receipt);
     }
     if !logs.is_empty() {
-        let mut insert = QueryBuilder::<Postgres>::new(
-            "INSERT INTO request_log (id, trigger_ref, key_prefix, received_at, source_ip, method, path, query, \
-         headers, body, body_truncated, outcome, status_code, message, processing_us, event_id) ",
-        );
-        insert.push_values(logs.iter(), |mut row, log| {
-            row.push_bind(&log.id)
-                .push_bind(&log.trigger_ref)
-                .push_bind(&log.key_prefix)
-                .push_bind(log.received_at)
-                .push_bind(&log.source_ip)
-                .push_bind(&log.method)
-                .push_bind(&log.path)
-                .push_bind(&log.query)
-                .push_bind(&log.headers)
-                .push_bind(&log.body)
-                .push_bind(log.body_truncated)
-                .push_bind(&log.outcome)
-                .push_bind(log.status_code)
-                .push_bind(&log.message)
-                .push_bind(log.processing_us)
-                .push_bind(&log.event_id);
-        });
-        insert.build().execute(&mut **tx).await?;
+        let text = |f: fn(&RequestLogRow) -> &str| logs.iter().map(|l| f(l)).collect::<Vec<&str>>();
+        let maybe = |f: fn(&RequestLogRow) -> Option<&str>| logs.iter().map(|l| f(l)).collect::<Vec<_>>();
+        let number = |f: fn(&RequestLogRow) -> i64| logs.iter().map(|l| f(l)).collect::<Vec<i64>>();
+        sqlx::query(INSERT_LOGS)
+            .bind(text(|l| &l.id))
+            .bind(maybe(|l| l.trigger_ref.as_deref()))
+            .bind(maybe(|l| l.key_prefix.as_deref()))
+            .bind(number(|l| l.received_at))
+            .bind(text(|l| &l.source_ip))
+            .bind(text(|l| &l.method))
+            .bind(text(|l| &l.path))
+            .bind(text(|l| &l.query))
+            .bind(text(|l| &l.headers))
+            .bind(logs.iter().map(|l| l.body.as_slice()).collect::<Vec<&[u8]>>())
+            .bind(logs.iter().map(|l| l.body_truncated).collect::<Vec<bool>>())
+            .bind(text(|l| &l.outcome))
+            .bind(number(|l| l.status_code))
+            .bind(text(|l| &l.message))
+            .bind(number(|l| l.processing_us))
+            .bind(maybe(|l| l.event_id.as_deref()))
+            .execute(&mut **tx)
+            .await?;
     }
     let mut used_keys: Vec<&str> = records.iter().filter_map(|r| r.key_id.as_deref()).collect();
     used_keys.sort_unstable();
     used_keys.dedup();
     if !used_keys.is_empty() {
-        let mut update = QueryBuilder::<Postgres>::new("UPDATE webhook_keys SET last_used_at = ");
-        update.push_bind(now).push(" WHERE id IN (");
-        let mut ids = update.separated(", ");
-        for key_id in used_keys {
-            ids.push_bind(key_id);
-        }
-        ids.push_unseparated(")");
-        update.build().execute(&mut **tx).await?;
+        sqlx::query("UPDATE webhook_keys SET last_used_at = $1 WHERE id = ANY($2)")
+            .bind(now)
+            .bind(used_keys)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(receipts)
 }
