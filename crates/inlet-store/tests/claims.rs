@@ -125,8 +125,8 @@ async fn claims_are_leased_and_expired_leases_are_reclaimed() {
         assert_eq!((again.attempt, again.lease_owner.as_deref()), (2, Some("w2")));
         // The first worker has lost it: no renewal, and its result is not recorded.
         assert_eq!(store.renew_lease("x1", "w1", now + 30 * S).await.unwrap(), None);
-        assert!(!store.end_attempt(&end("x1", "w1", 1, "succeeded")).await.unwrap());
-        assert!(store.end_attempt(&end("x1", "w2", 2, "succeeded")).await.unwrap());
+        assert!(!store.end_attempt(end("x1", "w1", 1, "succeeded")).await.unwrap());
+        assert!(store.end_attempt(end("x1", "w2", 2, "succeeded")).await.unwrap());
         let row = store.get_execution("x1").await.unwrap().unwrap();
         assert_eq!(row.status, "succeeded");
         assert!(row.lease_owner.is_none() && row.finished_at.is_some());
@@ -184,7 +184,7 @@ async fn concurrency_limits_claims_per_action() {
                 .unwrap()
                 .is_none()
         );
-        assert!(store.end_attempt(&end("one0", "w", 1, "succeeded")).await.unwrap());
+        assert!(store.end_attempt(end("one0", "w", 1, "succeeded")).await.unwrap());
         let third = store
             .claim_execution("w", now + 3, now + 60 * S)
             .await
@@ -322,11 +322,17 @@ async fn each_event_is_evaluated_once_per_rule() {
         rule(&store, "t.rule", true).await;
         store.insert_event(&new_event("e1")).await.unwrap();
         assert_eq!(store.unprocessed_events(10).await.unwrap().len(), 1);
-        let created = store.commit_evaluations(&[matched("e1", "x1", None, 5)]).await.unwrap();
+        let created = store
+            .commit_evaluations(vec![matched("e1", "x1", None, 5)])
+            .await
+            .unwrap();
         assert_eq!(created.len(), 1);
         assert!(store.unprocessed_events(10).await.unwrap().is_empty());
         // Evaluating again (another node, a crash before the flag) makes nothing new.
-        let again = store.commit_evaluations(&[matched("e1", "x2", None, 5)]).await.unwrap();
+        let again = store
+            .commit_evaluations(vec![matched("e1", "x2", None, 5)])
+            .await
+            .unwrap();
         assert!(again.is_empty());
         assert!(store.get_execution("x2").await.unwrap().is_none());
         let verdicts = store.evaluations_for_event("e1").await.unwrap();
@@ -370,11 +376,11 @@ async fn a_debounced_burst_gathers_in_one_queued_execution() {
             store.insert_event(&new_event(&format!("e{i}"))).await.unwrap();
         }
         let c0 = store
-            .commit_evaluations(&[matched("e0", "x0", Some("k"), 100)])
+            .commit_evaluations(vec![matched("e0", "x0", Some("k"), 100)])
             .await
             .unwrap();
         let c1 = store
-            .commit_evaluations(&[matched("e1", "x1", Some("k"), 200)])
+            .commit_evaluations(vec![matched("e1", "x1", Some("k"), 200)])
             .await
             .unwrap();
         assert_eq!(c0[0].id, "x0");
@@ -385,7 +391,7 @@ async fn a_debounced_burst_gathers_in_one_queued_execution() {
         // Once it runs, the next event starts a new burst.
         store.claim_execution("w", 300, 10_000).await.unwrap().unwrap();
         let c2 = store
-            .commit_evaluations(&[matched("e2", "x2", Some("k"), 400)])
+            .commit_evaluations(vec![matched("e2", "x2", Some("k"), 400)])
             .await
             .unwrap();
         assert_eq!(c2[0].id, "x2");

@@ -68,7 +68,7 @@ async fn evaluate_batch(engine: &EngineHandle) -> Result<usize, StoreError> {
                 .collect(),
         })
         .collect();
-    let created = store.commit_evaluations(&batch).await?;
+    let created = store.commit_evaluations(batch).await?;
     for x in &created {
         engine.wake_at(x.next_run_at);
     }

@@ -254,7 +254,7 @@ async fn run(
         next_run_at,
         result: result.to_string(),
     };
-    if store.end_attempt(&end).await? {
+    if store.end_attempt(end).await? {
         tracing::info!(execution = %row.id, action = %row.action_ref, attempt, status = next_status, "{}", ran.summary);
         if let Some(at) = next_run_at {
             engine.wake_at(at);

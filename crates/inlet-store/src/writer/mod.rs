@@ -226,9 +226,9 @@ impl crate::Store {
     /// Records the end of an attempt and the execution's next state, in the
     /// next group commit. Returns false when `owner` no longer held the lease
     /// (the execution is left alone).
-    pub async fn end_attempt(&self, end: &AttemptEnd) -> Result<bool, StoreError> {
+    pub async fn end_attempt(&self, end: AttemptEnd) -> Result<bool, StoreError> {
         self.writer
-            .submit(|reply| Write::EndAttempt(Box::new(end.clone()), reply))
+            .submit(|reply| Write::EndAttempt(Box::new(end), reply))
             .await
     }
 
@@ -256,7 +256,7 @@ impl crate::Store {
     /// is written once (a record already there means the pair was evaluated
     /// before, and its execution is not made again), the executions of new
     /// matches are created, and the events are marked processed.
-    pub async fn commit_evaluations(&self, batch: &[EventEvaluation]) -> Result<Vec<CreatedExecution>, StoreError> {
-        self.writer.submit(|reply| Write::Evaluate(batch.to_vec(), reply)).await
+    pub async fn commit_evaluations(&self, batch: Vec<EventEvaluation>) -> Result<Vec<CreatedExecution>, StoreError> {
+        self.writer.submit(|reply| Write::Evaluate(batch, reply)).await
     }
 }
