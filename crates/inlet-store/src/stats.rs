@@ -51,38 +51,14 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::test_support::database_urls;
-    use crate::{ReceiveRecord, RequestLogRow, Store};
+    use crate::test_support::{each_backend, log_row};
+    use crate::{ReceiveRecord, RequestLogRow};
 
     const HOUR: i64 = 3_600_000_000;
 
-    fn row(id: &str, trigger_ref: &str, received_at: i64, outcome: &str) -> RequestLogRow {
-        RequestLogRow {
-            id: id.into(),
-            trigger_ref: Some(trigger_ref.into()),
-            key_prefix: Some("wh_abcde".into()),
-            received_at,
-            source_ip: "127.0.0.1".into(),
-            method: "POST".into(),
-            path: "/api/v1/webhooks/wh_...".into(),
-            query: "{}".into(),
-            headers: "{}".into(),
-            body: b"{}".to_vec(),
-            body_truncated: false,
-            outcome: outcome.into(),
-            status_code: 200,
-            message: String::new(),
-            processing_us: 5,
-            event_id: None,
-        }
-    }
-
     #[tokio::test]
     async fn buckets_count_by_hour_and_outcome() {
-        let dir = tempfile::tempdir().unwrap();
-        for (name, url) in database_urls(dir.path()).await {
-            eprintln!("-- backend {name}");
-            let store = Store::open(&url).await.unwrap();
+        each_backend(|store| async move {
             let rows = [
                 ("1", "a.b", 10 * HOUR + 5, "accepted"),
                 ("2", "a.b", 10 * HOUR + 7, "accepted"),
@@ -95,7 +71,11 @@ mod tests {
                 store
                     .record_request(ReceiveRecord {
                         event: None,
-                        log: row(id, trigger_ref, at, outcome),
+                        log: RequestLogRow {
+                            received_at: at,
+                            outcome: outcome.into(),
+                            ..log_row(id, trigger_ref)
+                        },
                         key_id: None,
                     })
                     .await
@@ -113,7 +93,7 @@ mod tests {
             assert_eq!(store.last_request_at("a.b").await.unwrap(), Some(12 * HOUR));
             assert_eq!(store.last_request_at("x.y").await.unwrap(), None);
             assert!(store.request_log_buckets("a.b", 0, 0).await.is_err());
-            store.close().await;
-        }
+        })
+        .await;
     }
 }

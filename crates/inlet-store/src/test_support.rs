@@ -20,6 +20,43 @@ pub async fn database_urls(dir: &Path) -> Vec<(String, String)> {
     urls
 }
 
+/// Runs `test` against a freshly opened store on each backend, closing it after.
+pub async fn each_backend<F, Fut>(test: F)
+where
+    F: Fn(crate::Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for (name, url) in database_urls(dir.path()).await {
+        eprintln!("-- backend {name}");
+        let store = crate::Store::open(&url).await.expect("the store opens");
+        test(store.clone()).await;
+        store.close().await;
+    }
+}
+
+/// An accepted request's log row, received at 1 µs; tests change what they need.
+pub fn log_row(id: &str, trigger_ref: &str) -> crate::RequestLogRow {
+    crate::RequestLogRow {
+        id: id.into(),
+        trigger_ref: Some(trigger_ref.into()),
+        key_prefix: Some("wh_abcde".into()),
+        received_at: 1,
+        source_ip: "127.0.0.1".into(),
+        method: "POST".into(),
+        path: "/api/v1/webhooks/wh_...".into(),
+        query: "{}".into(),
+        headers: "{}".into(),
+        body: b"{}".to_vec(),
+        body_truncated: false,
+        outcome: "accepted".into(),
+        status_code: 200,
+        message: String::new(),
+        processing_us: 5,
+        event_id: None,
+    }
+}
+
 pub fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("inlet.db").display())
 }

@@ -1,22 +1,8 @@
 //! Engine storage: evaluation records, debounce, claiming with leases and
 //! concurrency limits, on SQLite and (when available) PostgreSQL.
 
-use inlet_store::test_support::database_urls;
+use inlet_store::test_support::each_backend;
 use inlet_store::*;
-
-async fn each_backend<F, Fut>(test: F)
-where
-    F: Fn(Store) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().unwrap();
-    for (name, url) in database_urls(dir.path()).await {
-        eprintln!("-- backend {name}");
-        let store = Store::open(&url).await.unwrap();
-        test(store.clone()).await;
-        store.close().await;
-    }
-}
 
 async fn action(store: &Store, r: &str, concurrency: Option<i64>) {
     store

@@ -1,21 +1,7 @@
 //! Every store test runs on SQLite and, when available, on PostgreSQL.
 
-use inlet_store::test_support::database_urls;
+use inlet_store::test_support::{each_backend, log_row};
 use inlet_store::*;
-
-async fn each_backend<F, Fut>(test: F)
-where
-    F: Fn(Store) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().unwrap();
-    for (name, url) in database_urls(dir.path()).await {
-        eprintln!("-- backend {name}");
-        let store = Store::open(&url).await.unwrap();
-        test(store.clone()).await;
-        store.close().await;
-    }
-}
 
 fn trigger(r: &str) -> NewTrigger {
     NewTrigger {
@@ -33,27 +19,6 @@ fn key(id: &str, hash: u8) -> NewKey {
         key_hash: vec![hash; 32],
         key_sealed: vec![1, 2, 3],
         prefix: "wh_abcde".into(),
-    }
-}
-
-fn log_row(id: &str, trigger_ref: &str) -> RequestLogRow {
-    RequestLogRow {
-        id: id.into(),
-        trigger_ref: Some(trigger_ref.into()),
-        key_prefix: Some("wh_abcde".into()),
-        received_at: 1,
-        source_ip: "127.0.0.1".into(),
-        method: "POST".into(),
-        path: "/api/v1/webhooks/wh_...".into(),
-        query: "{}".into(),
-        headers: "{}".into(),
-        body: b"{}".to_vec(),
-        body_truncated: false,
-        outcome: "accepted".into(),
-        status_code: 200,
-        message: "".into(),
-        processing_us: 5,
-        event_id: None,
     }
 }
 
