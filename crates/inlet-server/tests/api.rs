@@ -138,8 +138,7 @@ async fn a_webhook_creates_an_event_with_payload_and_metadata() {
 #[tokio::test]
 async fn forms_and_other_content_types_become_payloads() {
     each_backend(|s| async move {
-        s.post_json("/api/v1/triggers", json!({"ref": "test.forms"})).await;
-        let (_, url) = s.enable("test.forms").await;
+        let (_, url) = s.new_webhook("test.forms").await;
         let form = s
             .send(&url, "application/x-www-form-urlencoded", "a=1&b=two+words&a=3")
             .await;

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{TestServer, each_backend};
+use common::{TestServer, assert_event_stream, each_backend};
 use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -514,13 +514,7 @@ async fn execution_log_follow_streams_lines_live() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 200);
-        assert!(
-            response.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/event-stream")
-        );
+        assert_event_stream(&response);
         let mut stream = response.bytes_stream();
         let mut text = String::new();
         let mut first_line_at = None;

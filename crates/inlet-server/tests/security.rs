@@ -426,8 +426,7 @@ async fn payload_limit_and_methods_follow_the_settings() {
 async fn provider_handshakes_are_answered() {
     each_backend(|s| async move {
         // Slack signs its url_verification; the challenge is echoed after verification.
-        s.post_json("/api/v1/triggers", json!({"ref": "slack.events"})).await;
-        let (_, slack_url) = s.enable("slack.events").await;
+        let (_, slack_url) = s.new_webhook("slack.events").await;
         let secret = "8f742231b10e8888abcd99yyyzzz85a5";
         patch(&s, "slack.events", json!({"verification": {"scheme": "slack", "secrets": [secret]}})).await;
         let body = r#"{"token":"x","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
@@ -451,8 +450,7 @@ async fn provider_handshakes_are_answered() {
         assert_eq!(unsigned.status(), 401);
 
         // Okta checks the endpoint with a GET carrying a challenge.
-        s.post_json("/api/v1/triggers", json!({"ref": "okta.events"})).await;
-        let (_, okta_url) = s.enable("okta.events").await;
+        let (_, okta_url) = s.new_webhook("okta.events").await;
         patch(&s, "okta.events", json!({"verification": {"scheme": "okta", "secrets": ["okta-shared-secret-value"]}})).await;
         let answer = s
             .client

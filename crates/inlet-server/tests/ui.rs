@@ -6,7 +6,7 @@ mod browser;
 mod common;
 
 use browser::Browser;
-use common::{TOKEN, TestServer, each_backend};
+use common::{TOKEN, TestServer, assert_event_stream, each_backend};
 use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -578,13 +578,7 @@ async fn the_log_stream_sends_new_rows_and_ends_when_the_server_stops() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
+    assert_event_stream(&response);
     let mut body = response.bytes_stream();
     assert_eq!(s.send(&url, "application/json", r#"{"x":"<b>"}"#).await.status(), 200);
     let mut seen = String::new();

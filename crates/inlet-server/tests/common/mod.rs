@@ -165,6 +165,15 @@ impl TestServer {
         self.request(Method::POST, path).json(&body).send().await.unwrap()
     }
 
+    /// Creates a trigger with only its ref and enables its webhook; returns (key, url).
+    pub async fn new_webhook(&self, trigger_ref: &str) -> (String, String) {
+        let created = self
+            .post_json("/api/v1/triggers", serde_json::json!({"ref": trigger_ref}))
+            .await;
+        assert_eq!(created.status(), 201, "POST /api/v1/triggers {trigger_ref}");
+        self.enable(trigger_ref).await
+    }
+
     /// Enables the trigger's webhook; returns (key, url).
     pub async fn enable(&self, trigger_ref: &str) -> (String, String) {
         let response = self
@@ -203,4 +212,11 @@ impl TestServer {
             .await;
         body["data"].as_array().unwrap().clone()
     }
+}
+
+/// The response is a server-sent event stream.
+pub fn assert_event_stream(response: &Response) {
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().unwrap();
+    assert!(content_type.starts_with("text/event-stream"), "{content_type}");
 }
