@@ -40,10 +40,16 @@ RESULTS_FILE = os.environ.get("BENCH_RESULTS")
 # the first round of BENCH_PROFILE_SYSTEM (default inlet-sqlite).
 PROFILE = [p for p in os.environ.get("BENCH_PROFILE", "").split(",") if p]
 PROFILE_SYSTEM = os.environ.get("BENCH_PROFILE_SYSTEM", "inlet-sqlite")
+# "receiver" profiles the first receiver round; "e2e" the end-to-end scenario
+# (its load and the drain of its executions).
+PROFILE_SCENARIO = os.environ.get("BENCH_PROFILE_SCENARIO", "receiver")
 
 WORK = os.environ["BENCH_WORK"]
 ROOT = os.environ["BENCH_ROOT"]
 INLET_BIN = os.environ["BENCH_INLET_BIN"]
+# Optional: a second Inlet build, benchmarked as the systems "inlet-sqlite-alt" and
+# "inlet-postgres-alt" beside the first, to compare two builds in one run.
+ALT_BIN = os.environ.get("BENCH_ALT_BIN")
 
 SECRET = secrets.token_hex(20)
 # bench/growth passes the token its reused data dir already has: Inlet names a seeded
@@ -321,11 +327,15 @@ class Postgres:
             if self.psql("SELECT 1", check=False) == "1":
                 break
             time.sleep(0.2)
-        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
         return self
 
-    def psql(self, sql, check=True):
-        r = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "postgres",
+    def url(self, db):
+        if db != "postgres" and self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'") != "1":
+            self.psql(f"CREATE DATABASE {db}")
+        return f"postgres://postgres@127.0.0.1:{self.port}/{db}"
+
+    def psql(self, sql, check=True, db="postgres"):
+        r = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", db,
                             "-XAtqc", sql], capture_output=True, text=True, timeout=60)
         if check and r.returncode != 0:
             fail(f"psql {sql!r}: {r.stderr}")
@@ -333,12 +343,15 @@ class Postgres:
 
 
 class Inlet:
-    def __init__(self, backend, pg=None, prefilled=False, other_rules=0):
+    def __init__(self, backend, pg=None, prefilled=False, other_rules=0, alt=False):
         self.backend = backend
         self.pg = pg
         self.prefilled = prefilled
         self.other_rules = other_rules
-        self.name = f"inlet-{backend}" + ("-prefilled" if prefilled else "") + ("-rules" if other_rules else "")
+        self.alt = alt
+        self.bin = ALT_BIN if alt else INLET_BIN
+        self.name = (f"inlet-{backend}" + ("-prefilled" if prefilled else "") + ("-rules" if other_rules else "")
+                     + ("-alt" if alt else ""))
 
     def start(self):
         self.port = free_port()
@@ -358,8 +371,9 @@ class Inlet:
             "INLET_LOG": os.environ.get("BENCH_INLET_LOG", "warn"),
         })
         if self.pg:
-            env["INLET_DATABASE_URL"] = self.pg.url
-        self.proc = spawn(self.name, [INLET_BIN, "serve"], env=env, cwd=ROOT)
+            self.db = "inlet_alt" if self.alt else "postgres"
+            env["INLET_DATABASE_URL"] = self.pg.url(self.db)
+        self.proc = spawn(self.name, [self.bin, "serve"], env=env, cwd=ROOT)
         wait_port(self.port, self.proc, self.name, timeout=120)
         self.api = f"http://127.0.0.1:{self.port}/api/v1"
         for _ in range(100):
@@ -468,7 +482,7 @@ class Inlet:
 
     def sql(self, query):
         if self.pg:
-            return self.pg.psql(query)
+            return self.pg.psql(query, db=self.db)
         r = subprocess.run(["sqlite3", "-cmd", ".timeout 30000", os.path.join(self.data, "inlet.db"), query],
                            capture_output=True, text=True, timeout=300)
         if r.returncode != 0:
@@ -557,11 +571,15 @@ def main():
             systems.append(Inlet("sqlite", prefilled=True).start())
         elif name == "inlet-sqlite-rules":
             systems.append(Inlet("sqlite", other_rules=int(os.environ.get("BENCH_OTHER_RULES", "10000"))).start())
-        elif name == "inlet-postgres":
+        elif name in ("inlet-postgres", "inlet-postgres-alt"):
             pg = pg or Postgres().start()
-            systems.append(Inlet("postgres", pg).start())
+            systems.append(Inlet("postgres", pg, alt=name.endswith("-alt")).start())
+        elif name == "inlet-sqlite-alt":
+            systems.append(Inlet("sqlite", alt=True).start())
         else:
             fail(f"unknown system {name}")
+        if systems[-1].name.endswith("-alt") and not ALT_BIN:
+            fail(f"{name} needs BENCH_ALT_BIN")
     log("started: " + ", ".join(f"{s.name} (pid {s.pid()})" for s in systems))
 
     # Scenario 1: the receiver. Systems alternate; each round rotates the order.
@@ -574,7 +592,7 @@ def main():
         order = systems[k:] + systems[:k]
         for s in order:
             before = s.count_events(TRIGGER)
-            prof = profile_start(s.pid()) if PROFILE and rnd == 0 and s.name == PROFILE_SYSTEM else []
+            prof = profile_start(s.pid()) if profiled(s, "receiver") and rnd == 0 else []
             r = run_wrk(s.url, script)
             if prof:
                 profile_stop(prof, r["requests"])
@@ -616,6 +634,10 @@ def main():
     log("check passed: every acknowledged request is stored")
 
 
+def profiled(system, scenario):
+    return PROFILE and PROFILE_SCENARIO == scenario and system.name == PROFILE_SYSTEM
+
+
 def run_e2e(s, script):
     # The receiver rounds leave events the engine has not evaluated yet (every
     # event is evaluated and marked processed, with or without rules). Measure
@@ -629,6 +651,7 @@ def run_e2e(s, script):
     took = time.time() - t0
     log(f"e2e {s.name}: evaluation backlog {backlog} events, {left} left after {took:.0f} s")
     before = s.count_events(E2E_TRIGGER)
+    prof = profile_start(s.pid()) if profiled(s, "e2e") else []
     r = run_wrk(s.e2e_url, script, E2E_SECONDS)
     after = s.settled_count(E2E_TRIGGER)
     check_stored(s, before, after, r)
@@ -638,6 +661,8 @@ def run_e2e(s, script):
         if pending == 0:
             break
         time.sleep(1)
+    if prof:
+        profile_stop(prof, r["requests"])
     done = s.sql("SELECT count(*), min(created_at), max(finished_at) FROM executions "
                  "WHERE status = 'succeeded' AND rule_ref = 'bench.on_e2e'").split("|")
     succeeded = int(done[0])

@@ -29,6 +29,7 @@ macro_rules! select_events {
         )
     };
 }
+pub(crate) use select_events;
 
 impl Store {
     pub async fn get_event(&self, id: &str) -> Result<Option<EventRow>, StoreError> {

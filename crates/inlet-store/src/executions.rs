@@ -109,6 +109,15 @@ pub struct EventEvaluation {
     pub evaluations: Vec<NewEvaluation>,
 }
 
+/// A claimed execution with its event (read in the claim's transaction, so
+/// the worker need not read it again).
+#[derive(Debug, Clone)]
+pub struct ClaimedExecution {
+    pub row: ExecutionRow,
+    /// None when the execution has no event, or its event no longer exists.
+    pub event: Option<EventRow>,
+}
+
 /// What one committed evaluation made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatedExecution {
@@ -250,7 +259,7 @@ const ROWS_PER_STATEMENT: usize = 1_000;
 pub(crate) async fn claim_in_postgres(
     tx: &mut Transaction<'_, Postgres>,
     claim: &Claim,
-) -> Result<Vec<ExecutionRow>, StoreError> {
+) -> Result<Vec<ClaimedExecution>, StoreError> {
     let mut claimed = Vec::with_capacity(claim.owners.len());
     'owners: for owner in &claim.owners {
         let mut candidates: Vec<(String, String, Option<i64>)> = Vec::new();
@@ -303,7 +312,25 @@ pub(crate) async fn claim_in_postgres(
         }
         break;
     }
-    Ok(claimed)
+    let event_ids: Vec<&str> = claimed.iter().filter_map(|row| row.event_id.as_deref()).collect();
+    let mut events: std::collections::HashMap<String, EventRow> = if event_ids.is_empty() {
+        Default::default()
+    } else {
+        sqlx::query_as::<_, EventRow>(crate::events::select_events!("WHERE id = ANY($1)"))
+            .bind(&event_ids)
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .map(|event| (event.id.clone(), event))
+            .collect()
+    };
+    Ok(claimed
+        .into_iter()
+        .map(|row| {
+            let event = row.event_id.as_ref().and_then(|id| events.remove(id));
+            ClaimedExecution { row, event }
+        })
+        .collect())
 }
 
 /// Records a claimed attempt as running; an earlier attempt still marked
@@ -508,7 +535,11 @@ impl Store {
         now: i64,
         lease_until: i64,
     ) -> Result<Option<ExecutionRow>, StoreError> {
-        Ok(self.claim_executions(&[owner], now, lease_until).await?.pop())
+        Ok(self
+            .claim_executions(&[owner], now, lease_until)
+            .await?
+            .pop()
+            .map(|claimed| claimed.row))
     }
 
     /// Extends a lease still held by `owner`. None: the lease is lost (expired

@@ -23,6 +23,7 @@ pub use error::StoreError;
 pub(crate) use error::any_row;
 pub use events::EventFilter;
 pub use executions::{
+    ClaimedExecution,
     AttemptEnd, AttemptRow, CancelResult, CreatedExecution, EvaluationRow, EventEvaluation, ExecutionFilter,
     ExecutionRow, NewEvaluation, NewExecution, status,
 };

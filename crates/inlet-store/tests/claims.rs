@@ -195,10 +195,13 @@ async fn one_batch_of_claims_respects_concurrency_and_records_running_attempts()
         ] {
             store.insert_execution(&execution(id, action_ref, now)).await.unwrap();
         }
-        let rows = store
+        let rows: Vec<ExecutionRow> = store
             .claim_executions(&["a", "b", "c", "d", "e"], now + 1, now + 60 * S)
             .await
-            .unwrap();
+            .unwrap()
+            .into_iter()
+            .map(|claimed| claimed.row)
+            .collect();
         let claimed: Vec<(&str, &str)> = rows
             .iter()
             .map(|r| (r.id.as_str(), r.lease_owner.as_deref().unwrap()))
@@ -299,6 +302,38 @@ fn matched(event_id: &str, exec_id: &str, debounce_key: Option<&str>, next_run_a
             },
         ],
     }
+}
+
+#[tokio::test]
+async fn claims_hand_over_the_event_of_each_execution() {
+    each_backend(|store| async move {
+        action(&store, "t.a", None).await;
+        let mut event = new_event("e1");
+        event.payload = r#"{"n":1}"#.into();
+        event.metadata = r#"{"headers":{}}"#.into();
+        store.insert_event(&event).await.unwrap();
+        store
+            .commit_evaluations(vec![matched("e1", "with_event", None, 5)])
+            .await
+            .unwrap();
+        store.insert_execution(&execution("without_event", "t.a", 6)).await.unwrap();
+        let claimed = store.claim_executions(&["a", "b", "c"], 10, 60 * S).await.unwrap();
+        let handed: Vec<(&str, Option<(&str, &str, &str)>)> = claimed
+            .iter()
+            .map(|c| {
+                let event = c.event.as_ref().map(|e| (e.id.as_str(), e.payload.as_str(), e.metadata.as_str()));
+                (c.row.id.as_str(), event)
+            })
+            .collect();
+        assert_eq!(
+            handed,
+            [
+                ("with_event", Some(("e1", r#"{"n":1}"#, r#"{"headers":{}}"#))),
+                ("without_event", None)
+            ]
+        );
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use crate::runner::{self, CommandOutcome, HttpOutcome, RunOptions, Stream};
 use inlet_core::automation::{Invocation, OriginalRequest};
 use inlet_core::clock::now_micros;
 use inlet_core::expr::Context;
-use inlet_store::{AttemptEnd, ExecutionRow, StoreError, status};
+use inlet_store::{AttemptEnd, ClaimedExecution, EventRow, ExecutionRow, StoreError, status};
 use serde_json::{Value, json};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -50,11 +50,11 @@ pub(super) async fn dispatch(engine: EngineHandle) {
         let all_busy = match claimed {
             Ok(rows) => {
                 let all = rows.len() == permits.len();
-                for ((row, owner), permit) in rows.into_iter().zip(owners).zip(permits.drain(..)) {
+                for ((claimed, owner), permit) in rows.into_iter().zip(owners).zip(permits.drain(..)) {
                     let engine = engine.clone();
                     running.spawn(async move {
-                        let id = row.id.clone();
-                        if let Err(err) = run(&engine, row, &owner, permit).await {
+                        let id = claimed.row.id.clone();
+                        if let Err(err) = run(&engine, claimed, &owner, permit).await {
                             tracing::error!(execution = %id, error = %err, "could not record an execution; its lease will expire");
                         }
                         // The action may be below its concurrency limit again.
@@ -182,10 +182,11 @@ impl Ran {
 /// back as soon as the action has run, while the attempt is being recorded.
 async fn run(
     engine: &EngineHandle,
-    row: ExecutionRow,
+    claimed: ClaimedExecution,
     owner: &str,
     slot: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<(), StoreError> {
+    let ClaimedExecution { row, event } = claimed;
     let store = &engine.inner.store;
     let attempt = row.attempt;
     let (ran, retryable): (Result<Ran, Lost>, bool) = if row.cancel_requested {
@@ -196,7 +197,7 @@ async fn run(
         let why = "not run: the last attempt was lost with its worker (crash or shutdown)";
         (Ok(Ran::refused(why.into())), false)
     } else {
-        match prepare(engine, &row).await? {
+        match prepare(engine, &row, event).await? {
             Err(why) => (Ok(Ran::refused(why)), false),
             Ok(invocation) => (execute(engine, &row, owner, invocation).await, true),
         }
@@ -270,7 +271,11 @@ struct Lost;
 
 /// The action, rendered against the event and the rule's parameters; Err when it
 /// cannot run (not retried).
-async fn prepare(engine: &EngineHandle, row: &ExecutionRow) -> Result<Result<Invocation, String>, StoreError> {
+async fn prepare(
+    engine: &EngineHandle,
+    row: &ExecutionRow,
+    event: Option<EventRow>,
+) -> Result<Result<Invocation, String>, StoreError> {
     let store = &engine.inner.store;
     let snapshot = engine.inner.cache.lock().await.get(store, engine.poll()).await?;
     let action = match snapshot.actions.get(&row.action_ref) {
@@ -281,7 +286,7 @@ async fn prepare(engine: &EngineHandle, row: &ExecutionRow) -> Result<Result<Inv
     let params: Value = serde_json::from_str(&row.params).unwrap_or(Value::Null);
     let mut original = None;
     let ctx = match &row.event_id {
-        Some(event_id) => match store.get_event(event_id).await? {
+        Some(event_id) => match event {
             Some(event) => {
                 // Webhook events (and replays of logged requests) have their request
                 // in the log, for `forward: true`.

@@ -10,7 +10,7 @@
 mod postgres;
 mod sqlite;
 
-use crate::{AttemptEnd, Backend, CreatedExecution, EventEvaluation, ExecutionRow, NewEvent, StoreError};
+use crate::{AttemptEnd, Backend, ClaimedExecution, CreatedExecution, EventEvaluation, NewEvent, StoreError};
 use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot};
 
@@ -50,7 +50,7 @@ pub(crate) struct Claim {
 enum Write {
     Receive(Box<ReceiveRecord>, Reply<Receipt>),
     EndAttempt(Box<AttemptEnd>, Reply<bool>),
-    Claim(Claim, Reply<Vec<ExecutionRow>>),
+    Claim(Claim, Reply<Vec<ClaimedExecution>>),
     Evaluate(Vec<EventEvaluation>, Reply<Vec<CreatedExecution>>),
 }
 
@@ -169,7 +169,7 @@ fn answer(write: Write, result: Result<Done, StoreError>) {
 enum Done {
     Receipt(Receipt),
     Ended(bool),
-    Claimed(Vec<ExecutionRow>),
+    Claimed(Vec<ClaimedExecution>),
     Created(Vec<CreatedExecution>),
 }
 
@@ -237,13 +237,14 @@ impl crate::Store {
     /// come, or a running one whose lease expired, among actions below their
     /// concurrency limit. Each claim raises the attempt count and records the
     /// attempt as running (an earlier attempt still marked running lost its
-    /// worker and becomes `lost`).
+    /// worker and becomes `lost`). Each comes with its event, read in the same
+    /// transaction.
     pub async fn claim_executions(
         &self,
         owners: &[&str],
         now: i64,
         lease_until: i64,
-    ) -> Result<Vec<ExecutionRow>, StoreError> {
+    ) -> Result<Vec<ClaimedExecution>, StoreError> {
         let claim = Claim {
             owners: owners.iter().map(|o| (*o).to_owned()).collect(),
             now,

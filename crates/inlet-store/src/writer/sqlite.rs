@@ -5,7 +5,7 @@
 
 use super::{Claim, Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, settle, settle_alone, take_batch};
 use crate::executions::{INSERT_EXECUTION, sqlite_claim_sql};
-use crate::{AttemptEnd, CreatedExecution, EventEvaluation, ExecutionRow, StoreError, sql};
+use crate::{AttemptEnd, ClaimedExecution, CreatedExecution, EventEvaluation, EventRow, ExecutionRow, StoreError, sql};
 use inlet_core::clock::now_micros;
 use rusqlite::{CachedStatement, Connection, ToSql, Transaction, TransactionBehavior};
 use std::borrow::Cow;
@@ -244,7 +244,7 @@ static CLAIM: LazyLock<[String; 2]> = LazyLock::new(sqlite_claim_sql);
 
 /// One claim statement per owner; the writer runs them one after another, so
 /// each sees the claims before it (and the concurrency count stays exact).
-fn claim_executions(tx: &Transaction<'_>, claim: &Claim) -> Result<Vec<ExecutionRow>, StoreError> {
+fn claim_executions(tx: &Transaction<'_>, claim: &Claim) -> Result<Vec<ClaimedExecution>, StoreError> {
     let mut claimed = Vec::with_capacity(claim.owners.len());
     for owner in &claim.owners {
         let mut row = None;
@@ -259,9 +259,31 @@ fn claim_executions(tx: &Transaction<'_>, claim: &Claim) -> Result<Vec<Execution
         let Some(row) = row else { break };
         execute(tx, sql::LOSE_RUNNING_ATTEMPT, &[&row.id, &claim.now])?;
         execute(tx, sql::BEGIN_ATTEMPT, &[&row.id, &row.attempt, owner, &claim.now])?;
-        claimed.push(row);
+        let event = match &row.event_id {
+            Some(event_id) => read_event(tx, event_id)?,
+            None => None,
+        };
+        claimed.push(ClaimedExecution { row, event });
     }
     Ok(claimed)
+}
+
+fn read_event(tx: &Transaction<'_>, id: &String) -> Result<Option<EventRow>, StoreError> {
+    let mut st = prepare(tx, crate::events::select_events!("WHERE id = $1"), &[id])?;
+    let mut rows = st.raw_query();
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    Ok(Some(EventRow {
+        id: row.get(0)?,
+        trigger_ref: row.get(1)?,
+        payload: row.get(2)?,
+        metadata: row.get(3)?,
+        source: row.get(4)?,
+        delivery_id: row.get(5)?,
+        processed: row.get(6)?,
+        created_at: row.get(7)?,
+    }))
 }
 
 static DEBOUNCE: LazyLock<String> = LazyLock::new(|| format!("{INSERT_EXECUTION}{}", sql::DEBOUNCE_ON_CONFLICT));
