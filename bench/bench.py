@@ -527,6 +527,56 @@ def check_stored(system, before, after, r):
     return ok
 
 
+def count_commands_start():
+    """Counts every exec of /bin/true on the machine, per 250 ms (adnanh/webhook
+    answers before it runs its hook: this is how many hooks it actually ran)."""
+    if not shutil.which("perf"):
+        return None
+    out = os.path.join(WORK, "commands.txt")
+    argv = ["perf", "stat", "-x,", "-I", "250", "-a", "-e", "sched:sched_process_exec",
+            "--filter", 'filename == "/bin/true"', "-o", out]
+    return spawn("count-commands", argv), out, time.time()
+
+
+def read_command_counts(out):
+    """[(seconds since the counter started, execs in that interval)]"""
+    counts = []
+    try:
+        with open(out) as f:
+            for line in f:
+                fields = line.strip().split(",")
+                if len(fields) > 3 and fields[3] == "sched:sched_process_exec" and fields[1].isdigit():
+                    counts.append((float(fields[0]), int(fields[1])))
+    except FileNotFoundError:
+        pass
+    return counts
+
+
+def count_commands_stop(counter, load_seconds, requests):
+    """Waits until the hooks of the answered requests have run (or 2 s pass with
+    none); returns (runs/s during the load, total runs, seconds from the load's
+    start to the last run)."""
+    if not counter:
+        return None
+    proc, out, started = counter
+    deadline = time.time() + DRAIN_SECONDS
+    last_total, last_change = -1, time.time()
+    while time.time() < deadline:
+        time.sleep(0.5)
+        total = sum(n for _, n in read_command_counts(out))
+        if total != last_total:
+            last_total, last_change = total, time.time()
+        elif total >= requests or time.time() - last_change > 2:
+            break
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    counts = read_command_counts(out)
+    during = sum(n for t, n in counts if t <= load_seconds + 0.25)
+    total = sum(n for _, n in counts)
+    last = max((t for t, n in counts if n), default=0.0)
+    return during / load_seconds, total, last
+
+
 def profile_start(pid):
     """perf record / perf stat attached to pid; returns [(process, output file)]."""
     procs = []
@@ -593,7 +643,12 @@ def main():
         for s in order:
             before = s.count_events(TRIGGER)
             prof = profile_start(s.pid()) if profiled(s, "receiver") and rnd == 0 else []
+            counter = count_commands_start() if isinstance(s, Webhook) else None
             r = run_wrk(s.url, script)
+            commands = count_commands_stop(counter, r["duration_us"] / 1e6, r["ok"])
+            if commands is not None:
+                r["commands_per_s"], r["commands"], r["commands_until_s"] = commands
+                r["commands_overall_per_s"] = r["commands"] / max(r["commands_until_s"], r["duration_us"] / 1e6)
             if prof:
                 profile_stop(prof, r["requests"])
             if before is not None:
@@ -702,6 +757,11 @@ def render(systems, results, rss, e2e):
             "errors": sum(r["errors"] for r in rs),
             "ok": sum(r["ok"] for r in rs),
             "stored": sum(r["stored"] for r in rs) if all("stored" in r for r in rs) else None,
+            "commands": statistics.mean(r["commands_per_s"] for r in rs) if all("commands_per_s" in r for r in rs)
+            else None,
+            "commands_overall": statistics.mean(r["commands_overall_per_s"] for r in rs)
+            if all("commands_per_s" in r for r in rs) else None,
+            "commands_total": sum(r["commands"] for r in rs) if all("commands" in r for r in rs) else None,
         }
 
     # Ratios are against adnanh/webhook, or against the first system when it did not run.
@@ -722,19 +782,25 @@ def render(systems, results, rss, e2e):
         ratio = f"{a['rps'] / base:.2f}x" if base else "-"
         stored = f"{a['ok']} / {a['stored']}" if a["stored"] is not None else f"{a['ok']} / -"
         mib = f"{rss[s.name] / 1024:.0f}" if rss.get(s.name) else "?"
-        notes = "; ".join(s.notes) if s.notes else ""
+        notes = list(s.notes)
+        if a["commands"] is not None:
+            notes.append(f"ran /bin/true {a['commands']:,.0f} times/s during the load, "
+                         f"{a['commands_total']:,} times in all ({a['commands_overall']:,.0f}/s until the last)")
+        notes = "; ".join(notes)
         lines.append(f"| {s.name} | {a['rps']:,.0f} ({a['rps_min']:,.0f}-{a['rps_max']:,.0f}) | {a['p50']:.2f} "
                      f"| {a['p99']:.2f} | {a['max']:.1f} | {a['errors']} | {mib} | {stored} | {ratio} | {notes} |")
+    base_commands = agg(results[base_name])["commands_overall"] if results[base_name] else None
     lines.append("")
     lines.append("End to end (rule with a command action running /bin/true):")
     lines.append("")
     if e2e:
         lines.append("| system | backlog after rounds: events, drained/s | requests/s accepted | rule evaluations/s "
                      f"| executions/s completed | succeeded executions / events | drained "
-                     f"| executions/s vs {base_name} req/s |")
-        lines.append("|---|---|---|---|---|---|---|---|")
+                     f"| executions/s vs {base_name} req/s | vs {base_name} /bin/true runs/s (until its last) |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
         for name, r in e2e.items():
             ratio = f"{r['exec_per_s'] / base:.2f}x" if base else "-"
+            ratio += f" | {r['exec_per_s'] / base_commands:.2f}x" if base_commands else " | -"
             backlog = f"{r['backlog']}, {r['backlog_per_s']:,.0f}/s" + (
                 f" ({r['backlog_left']} left)" if r["backlog_left"] else "")
             lines.append(f"| {name} | {backlog} | {r['rps']:,.0f} | {r['eval_per_s']:,.0f} | {r['exec_per_s']:,.0f} | {r['succeeded']} / {r['stored']} "

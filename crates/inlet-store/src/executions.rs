@@ -520,12 +520,18 @@ impl Store {
 
     /// The raw body and stored headers of the accepted request behind an event.
     pub async fn original_request(&self, event_id: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
-        Ok(on_pool!(self, |pool| {
-            sqlx::query_as("SELECT body, headers FROM request_log WHERE event_id = $1 AND outcome = 'accepted' LIMIT 1")
-                .bind(event_id)
-                .fetch_optional(pool)
-                .await
-        })?)
+        let row: Option<crate::request_log::StoredLogRow> = on_pool!(self, |pool| {
+            sqlx::query_as(crate::request_log::select_log!(
+                "WHERE r.event_id = $1 AND r.outcome = 'accepted' LIMIT 1"
+            ))
+            .bind(event_id)
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(row.map(|row| {
+            let log = crate::RequestLogRow::from(row);
+            (log.body, log.headers)
+        }))
     }
 
     /// Claims one due execution for `owner`; see [`Store::claim_executions`].

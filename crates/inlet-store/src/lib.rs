@@ -23,9 +23,8 @@ pub use error::StoreError;
 pub(crate) use error::any_row;
 pub use events::EventFilter;
 pub use executions::{
-    ClaimedExecution,
-    AttemptEnd, AttemptRow, CancelResult, CreatedExecution, EvaluationRow, EventEvaluation, ExecutionFilter,
-    ExecutionRow, NewEvaluation, NewExecution, status,
+    AttemptEnd, AttemptRow, CancelResult, ClaimedExecution, CreatedExecution, EvaluationRow, EventEvaluation,
+    ExecutionFilter, ExecutionRow, NewEvaluation, NewExecution, status,
 };
 pub use request_log::LogFilter;
 pub use rows::*;

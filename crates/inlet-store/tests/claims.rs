@@ -316,12 +316,18 @@ async fn claims_hand_over_the_event_of_each_execution() {
             .commit_evaluations(vec![matched("e1", "with_event", None, 5)])
             .await
             .unwrap();
-        store.insert_execution(&execution("without_event", "t.a", 6)).await.unwrap();
+        store
+            .insert_execution(&execution("without_event", "t.a", 6))
+            .await
+            .unwrap();
         let claimed = store.claim_executions(&["a", "b", "c"], 10, 60 * S).await.unwrap();
         let handed: Vec<(&str, Option<(&str, &str, &str)>)> = claimed
             .iter()
             .map(|c| {
-                let event = c.event.as_ref().map(|e| (e.id.as_str(), e.payload.as_str(), e.metadata.as_str()));
+                let event = c
+                    .event
+                    .as_ref()
+                    .map(|e| (e.id.as_str(), e.payload.as_str(), e.metadata.as_str()));
                 (c.row.id.as_str(), event)
             })
             .collect();

@@ -191,6 +191,65 @@ async fn received_events_wait_for_the_evaluator_only_when_their_trigger_has_an_e
 }
 
 #[tokio::test]
+async fn logged_bodies_read_back_whether_or_not_their_event_holds_them() {
+    each_backend(|store| async move {
+        // Accepted, body = payload (kept once, in the event); accepted with a
+        // payload mapped from the body; a duplicate delivery; a rejection.
+        let mapped = event("e2", "a.b", None);
+        let mut cases = vec![
+            (Some(event("e1", "a.b", Some("d1"))), log_row("l1", "a.b"), r#"{"a":1}"#),
+            (Some(mapped), log_row("l2", "a.b"), r#"{"raw":true}"#),
+            (Some(event("e3", "a.b", Some("d1"))), log_row("l3", "a.b"), r#"{"a":1}"#),
+            (None, log_row("l4", "a.b"), "not json"),
+        ];
+        for (event, log, body) in &mut cases {
+            log.body = body.as_bytes().to_vec();
+            log.event_id = event.as_ref().map(|e| e.id.clone());
+        }
+        cases[3].1.outcome = "ip_denied".into();
+        for (event, log, _) in cases.clone() {
+            store
+                .record_request(ReceiveRecord {
+                    event,
+                    log,
+                    key_id: None,
+                })
+                .await
+                .unwrap();
+        }
+        let listed = store
+            .list_request_log(&LogFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let bodies: Vec<(&str, &str, &[u8])> = listed
+            .iter()
+            .map(|l| (l.id.as_str(), l.outcome.as_str(), l.body.as_slice()))
+            .collect();
+        assert_eq!(
+            bodies,
+            [
+                ("l4", "ip_denied", &b"not json"[..]),
+                ("l3", "duplicate", br#"{"a":1}"#),
+                ("l2", "accepted", br#"{"raw":true}"#),
+                ("l1", "accepted", br#"{"a":1}"#),
+            ]
+        );
+        for (_, log, body) in &cases {
+            let read = store.get_request_log(&log.id).await.unwrap().unwrap();
+            assert_eq!(read.body, body.as_bytes(), "{}", log.id);
+        }
+        for (event_id, body) in [("e1", r#"{"a":1}"#), ("e2", r#"{"raw":true}"#)] {
+            let (original, _) = store.original_request(event_id).await.unwrap().unwrap();
+            assert_eq!(original, body.as_bytes(), "{event_id}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn concurrent_duplicate_deliveries_make_one_event() {
     each_backend(|store| async move {
         let mut tasks = Vec::new();

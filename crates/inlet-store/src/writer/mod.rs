@@ -125,6 +125,23 @@ fn duplicate(log: &mut crate::RequestLogRow, existing: String) -> Receipt {
     }
 }
 
+/// The body a request-log row stores, and whether it is left to the row's event
+/// instead: the accepted request of a new event whose payload is its body,
+/// byte for byte (the usual JSON webhook), keeps no second copy.
+fn stored_body<'a>(record: &'a ReceiveRecord, receipt: &Receipt) -> (&'a [u8], bool) {
+    let log = &record.log;
+    let in_event = match (&record.event, &receipt.event_id) {
+        (Some(event), Some(id)) => {
+            !receipt.duplicate
+                && !log.body_truncated
+                && log.event_id.as_ref() == Some(id)
+                && event.payload.as_bytes() == log.body.as_slice()
+        }
+        _ => false,
+    };
+    if in_event { (&[], true) } else { (&log.body, false) }
+}
+
 /// Splits queued jobs into the writes of one batch and the shutdown waiters
 /// (a shutdown refuses new work but lets what is queued commit).
 fn take_batch(
@@ -259,5 +276,62 @@ impl crate::Store {
     /// matches are created, and the events are marked processed.
     pub async fn commit_evaluations(&self, batch: Vec<EventEvaluation>) -> Result<Vec<CreatedExecution>, StoreError> {
         self.writer.submit(|reply| Write::Evaluate(batch, reply)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::log_row;
+
+    fn accepted(payload: &str, body: &[u8]) -> (ReceiveRecord, Receipt) {
+        let mut log = log_row("l1", "a.b");
+        log.body = body.to_vec();
+        log.event_id = Some("e1".into());
+        let event = NewEvent {
+            id: "e1".into(),
+            trigger_ref: "a.b".into(),
+            payload: payload.into(),
+            metadata: "{}".into(),
+            source: "webhook".into(),
+            delivery_id: None,
+            created_at: 1,
+        };
+        let receipt = Receipt {
+            event_id: Some("e1".into()),
+            duplicate: false,
+            awaits_rules: false,
+        };
+        let record = ReceiveRecord {
+            event: Some(event),
+            log,
+            key_id: None,
+        };
+        (record, receipt)
+    }
+
+    #[test]
+    fn an_accepted_body_equal_to_its_payload_is_stored_once() {
+        let (record, receipt) = accepted(r#"{"a":1}"#, br#"{"a":1}"#);
+        assert_eq!(stored_body(&record, &receipt), (&b""[..], true));
+    }
+
+    #[test]
+    fn other_bodies_are_stored_in_the_log() {
+        let (record, receipt) = accepted(r#"{"a":1}"#, br#"{"a": 1}"#);
+        assert_eq!(stored_body(&record, &receipt), (&br#"{"a": 1}"#[..], false));
+
+        let (mut truncated, receipt) = accepted(r#"{"a":1}"#, br#"{"a":1}"#);
+        truncated.log.body_truncated = true;
+        assert_eq!(stored_body(&truncated, &receipt).1, false);
+
+        let (record, mut duplicate) = accepted(r#"{"a":1}"#, br#"{"a":1}"#);
+        duplicate.duplicate = true;
+        duplicate.event_id = Some("e0".into());
+        assert_eq!(stored_body(&record, &duplicate).1, false);
+
+        let (mut rejected, receipt) = accepted(r#"{"a":1}"#, br#"{"a":1}"#);
+        rejected.event = None;
+        assert_eq!(stored_body(&rejected, &receipt).1, false);
     }
 }

@@ -1,7 +1,9 @@
 //! The PostgreSQL writer: a task on the runtime; each batch is one
 //! transaction with one multi-row statement per table for received requests.
 
-use super::{Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, settle, settle_alone, take_batch};
+use super::{
+    Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, settle, settle_alone, stored_body, take_batch,
+};
 use crate::{NewEvent, RequestLogRow, StoreError, sql};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::HashMap;
@@ -19,10 +21,11 @@ const INSERT_EVENTS: &str = concat!(
 );
 
 const INSERT_LOGS: &str = "INSERT INTO request_log (id, trigger_ref, key_prefix, received_at, source_ip, method, \
-     path, query, headers, body, body_truncated, outcome, status_code, message, processing_us, event_id) \
+     path, query, headers, body, body_truncated, outcome, status_code, message, processing_us, event_id, \
+     body_in_event) \
      SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], \
      $8::TEXT[], $9::TEXT[], $10::BYTEA[], $11::BOOLEAN[], $12::TEXT[], $13::BIGINT[], $14::TEXT[], $15::BIGINT[], \
-     $16::TEXT[])";
+     $16::TEXT[], $17::BOOLEAN[])";
 
 /// Requests woken together reach the queue a moment apart: this many
 /// scheduler turns let them join one commit rather than wait for the next.
@@ -114,6 +117,7 @@ async fn receive(tx: &mut Transaction<'_, Postgres>, records: &[&ReceiveRecord])
     }
     let mut receipts = Vec::with_capacity(records.len());
     let mut logs: Vec<std::borrow::Cow<'_, crate::RequestLogRow>> = Vec::with_capacity(records.len());
+    let mut bodies: Vec<(&[u8], bool)> = Vec::with_capacity(records.len());
     for record in records {
         let mut log = std::borrow::Cow::Borrowed(&record.log);
         let receipt = match &record.event {
@@ -136,6 +140,7 @@ async fn receive(tx: &mut Transaction<'_, Postgres>, records: &[&ReceiveRecord])
                 duplicate(log.to_mut(), existing)
             }
         };
+        bodies.push(stored_body(record, &receipt));
         logs.push(log);
         receipts.push(receipt);
     }
@@ -153,13 +158,14 @@ async fn receive(tx: &mut Transaction<'_, Postgres>, records: &[&ReceiveRecord])
             .bind(text(|l| &l.path))
             .bind(text(|l| &l.query))
             .bind(text(|l| &l.headers))
-            .bind(logs.iter().map(|l| l.body.as_slice()).collect::<Vec<&[u8]>>())
+            .bind(bodies.iter().map(|(body, _)| *body).collect::<Vec<&[u8]>>())
             .bind(logs.iter().map(|l| l.body_truncated).collect::<Vec<bool>>())
             .bind(text(|l| &l.outcome))
             .bind(number(|l| l.status_code))
             .bind(text(|l| &l.message))
             .bind(number(|l| l.processing_us))
             .bind(maybe(|l| l.event_id.as_deref()))
+            .bind(bodies.iter().map(|(_, in_event)| *in_event).collect::<Vec<bool>>())
             .execute(&mut **tx)
             .await?;
     }

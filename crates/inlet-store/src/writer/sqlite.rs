@@ -3,7 +3,10 @@
 //! the next batch. Statements are prepared once and run in place, with no
 //! hand-off to another thread per statement.
 
-use super::{Claim, Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, settle, settle_alone, take_batch};
+use super::{
+    Claim, Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, settle, settle_alone, stored_body,
+    take_batch,
+};
 use crate::executions::{INSERT_EXECUTION, sqlite_claim_sql};
 use crate::{AttemptEnd, ClaimedExecution, CreatedExecution, EventEvaluation, EventRow, ExecutionRow, StoreError, sql};
 use inlet_core::clock::now_micros;
@@ -133,8 +136,8 @@ static INSERT_EVENT: LazyLock<String> = LazyLock::new(|| {
 });
 
 const INSERT_LOG: &str = "INSERT INTO request_log (id, trigger_ref, key_prefix, received_at, source_ip, method, \
-     path, query, headers, body, body_truncated, outcome, status_code, message, processing_us, event_id) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+     path, query, headers, body, body_truncated, outcome, status_code, message, processing_us, event_id, \
+     body_in_event) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 
 fn receive(tx: &Transaction<'_>, record: &ReceiveRecord) -> Result<Receipt, StoreError> {
     let mut log = Cow::Borrowed(&record.log);
@@ -180,6 +183,7 @@ fn receive(tx: &Transaction<'_>, record: &ReceiveRecord) -> Result<Receipt, Stor
         }
     };
     let l = log.as_ref();
+    let (body, body_in_event) = stored_body(record, &receipt);
     execute(
         tx,
         INSERT_LOG,
@@ -193,13 +197,14 @@ fn receive(tx: &Transaction<'_>, record: &ReceiveRecord) -> Result<Receipt, Stor
             &l.path,
             &l.query,
             &l.headers,
-            &l.body,
+            &body,
             &l.body_truncated,
             &l.outcome,
             &l.status_code,
             &l.message,
             &l.processing_us,
             &l.event_id,
+            &body_in_event,
         ],
     )?;
     Ok(receipt)
@@ -384,8 +389,8 @@ fn execution_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
 /// `$1`, `$2`, ...: `values[i]` is bound to `$i+1` by name, whatever order the
 /// statement first names them in.
 fn prepare<'c>(tx: &'c Transaction<'_>, sql: &str, values: &[&dyn ToSql]) -> rusqlite::Result<CachedStatement<'c>> {
-    const NAMES: [&str; 16] = [
-        "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15", "$16",
+    const NAMES: [&str; 17] = [
+        "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15", "$16", "$17",
     ];
     debug_assert!(values.len() <= NAMES.len(), "more values than named placeholders");
     let mut st = tx.prepare_cached(sql)?;
