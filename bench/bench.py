@@ -43,6 +43,10 @@ PROFILE_SYSTEM = os.environ.get("BENCH_PROFILE_SYSTEM", "inlet-sqlite")
 # "receiver" profiles the first receiver round; "e2e" the end-to-end scenario
 # (its load and the drain of its executions).
 PROFILE_SCENARIO = os.environ.get("BENCH_PROFILE_SCENARIO", "receiver")
+# Seconds between rounds, after writing dirty pages out: the system that ran
+# before (PostgreSQL's background writer, the disk flushing a SQLite file) should
+# not be charged to the next one's latency.
+PAUSE = float(os.environ.get("BENCH_PAUSE_SECONDS", "2"))
 
 WORK = os.environ["BENCH_WORK"]
 ROOT = os.environ["BENCH_ROOT"]
@@ -641,6 +645,8 @@ def main():
         k = rnd % len(systems)
         order = systems[k:] + systems[:k]
         for s in order:
+            os.sync()
+            time.sleep(PAUSE)
             before = s.count_events(TRIGGER)
             prof = profile_start(s.pid()) if profiled(s, "receiver") and rnd == 0 else []
             counter = count_commands_start() if isinstance(s, Webhook) else None
