@@ -142,39 +142,6 @@ fn stored_body<'a>(record: &'a ReceiveRecord, receipt: &Receipt) -> (&'a [u8], b
     if in_event { (&[], true) } else { (&log.body, false) }
 }
 
-/// Writes a key's `last_used_at` at most once a second: it is read by people,
-/// and writing it with every batch would rewrite the key's page in every commit.
-#[derive(Default)]
-struct KeyUse {
-    written_at: std::collections::HashMap<String, i64>,
-}
-
-impl KeyUse {
-    const EVERY_MICROS: i64 = 1_000_000;
-
-    /// The keys of the batch's requests whose `last_used_at` is due at `now`,
-    /// sorted (every batch locks them in one order); they count as written.
-    fn due(&mut self, batch: &[Write], now: i64) -> Vec<String> {
-        let mut due: Vec<String> = Vec::new();
-        for write in batch {
-            let Write::Receive(record, _) = write else { continue };
-            let Some(key_id) = record.key_id.as_deref() else {
-                continue;
-            };
-            let fresh = self
-                .written_at
-                .get(key_id)
-                .is_some_and(|&at| (0..Self::EVERY_MICROS).contains(&(now - at)));
-            if !fresh {
-                self.written_at.insert(key_id.to_owned(), now);
-                due.push(key_id.to_owned());
-            }
-        }
-        due.sort_unstable();
-        due
-    }
-}
-
 /// Splits queued jobs into the writes of one batch and the shutdown waiters
 /// (a shutdown refuses new work but lets what is queued commit).
 fn take_batch(
@@ -316,27 +283,6 @@ impl crate::Store {
 mod tests {
     use super::*;
     use crate::test_support::log_row;
-
-    fn received(key_id: &str) -> Write {
-        let (record, _) = accepted("{}", b"{}");
-        let record = ReceiveRecord {
-            key_id: Some(key_id.into()),
-            ..record
-        };
-        Write::Receive(Box::new(record), oneshot::channel().0)
-    }
-
-    #[test]
-    fn a_key_is_marked_used_at_most_once_a_second() {
-        let mut keys = KeyUse::default();
-        let batch = [received("k2"), received("k1"), received("k2")];
-        assert_eq!(keys.due(&batch, 10_000_000), ["k1", "k2"]);
-        assert!(keys.due(&batch, 10_999_999).is_empty());
-        assert_eq!(keys.due(&[received("k3"), received("k1")], 10_999_999), ["k3"]);
-        assert_eq!(keys.due(&batch, 11_000_000), ["k1", "k2"]);
-        // A clock that went back does not silence a key.
-        assert_eq!(keys.due(&batch, 5_000_000), ["k1", "k2"]);
-    }
 
     fn accepted(payload: &str, body: &[u8]) -> (ReceiveRecord, Receipt) {
         let mut log = log_row("l1", "a.b");

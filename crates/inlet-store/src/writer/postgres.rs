@@ -2,8 +2,7 @@
 //! transaction with one multi-row statement per table for received requests.
 
 use super::{
-    Done, Job, KeyUse, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, settle, settle_alone, stored_body,
-    take_batch,
+    Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, settle, settle_alone, stored_body, take_batch,
 };
 use crate::{NewEvent, RequestLogRow, StoreError, sql};
 use sqlx::{PgPool, Postgres, Transaction};
@@ -33,7 +32,6 @@ const INSERT_LOGS: &str = "INSERT INTO request_log (id, trigger_ref, key_prefix,
 const COALESCE_TURNS: usize = 2;
 
 pub(super) async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
-    let mut keys = KeyUse::default();
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut shutdown_waiters = Vec::new();
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
@@ -53,9 +51,9 @@ pub(super) async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
         if batch.is_empty() {
             continue;
         }
-        let all = commit(&pool, &batch, &mut keys).await;
+        let all = commit(&pool, &batch).await;
         for write in settle(batch, all) {
-            let alone = commit(&pool, std::slice::from_ref(&write), &mut keys)
+            let alone = commit(&pool, std::slice::from_ref(&write))
                 .await
                 .map(|mut d| d.remove(0));
             settle_alone(write, alone);
@@ -67,10 +65,8 @@ pub(super) async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
 }
 
 /// One transaction for the batch; results in the batch's order.
-async fn commit(pool: &PgPool, batch: &[Write], keys: &mut KeyUse) -> Result<Vec<Done>, StoreError> {
+async fn commit(pool: &PgPool, batch: &[Write]) -> Result<Vec<Done>, StoreError> {
     let mut tx = pool.begin().await?;
-    let now = inlet_core::clock::now_micros();
-    let used_keys = keys.due(batch, now);
     let records: Vec<&ReceiveRecord> = batch
         .iter()
         .filter_map(|w| match w {
@@ -78,7 +74,7 @@ async fn commit(pool: &PgPool, batch: &[Write], keys: &mut KeyUse) -> Result<Vec
             _ => None,
         })
         .collect();
-    let mut receipts = receive(&mut tx, &records, &used_keys, now).await?.into_iter();
+    let mut receipts = receive(&mut tx, &records).await?.into_iter();
     let mut done = Vec::with_capacity(batch.len());
     for write in batch {
         done.push(match write {
@@ -97,15 +93,11 @@ async fn commit(pool: &PgPool, batch: &[Write], keys: &mut KeyUse) -> Result<Vec
 /// Received requests with one statement per table: the events (duplicates of
 /// a stored delivery id are skipped by the unique index and reported), the
 /// request-log rows, the keys' `last_used_at`.
-async fn receive(
-    tx: &mut Transaction<'_, Postgres>,
-    records: &[&ReceiveRecord],
-    used_keys: &[String],
-    now: i64,
-) -> Result<Vec<Receipt>, StoreError> {
+async fn receive(tx: &mut Transaction<'_, Postgres>, records: &[&ReceiveRecord]) -> Result<Vec<Receipt>, StoreError> {
     if records.is_empty() {
         return Ok(Vec::new());
     }
+    let now = inlet_core::clock::now_micros();
     let events: Vec<&NewEvent> = records.iter().filter_map(|r| r.event.as_ref()).collect();
     // New events' ids, with whether each was stored already processed.
     let mut inserted: HashMap<String, bool> = HashMap::with_capacity(events.len());
@@ -177,6 +169,9 @@ async fn receive(
             .execute(&mut **tx)
             .await?;
     }
+    let mut used_keys: Vec<&str> = records.iter().filter_map(|r| r.key_id.as_deref()).collect();
+    used_keys.sort_unstable();
+    used_keys.dedup();
     if !used_keys.is_empty() {
         sqlx::query("UPDATE webhook_keys SET last_used_at = $1 WHERE id = ANY($2)")
             .bind(now)

@@ -4,7 +4,7 @@
 //! hand-off to another thread per statement.
 
 use super::{
-    Claim, Done, Job, KeyUse, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, settle, settle_alone, stored_body,
+    Claim, Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, settle, settle_alone, stored_body,
     take_batch,
 };
 use crate::executions::{INSERT_EXECUTION, sqlite_claim_sql};
@@ -12,6 +12,7 @@ use crate::{AttemptEnd, ClaimedExecution, CreatedExecution, EventEvaluation, Eve
 use inlet_core::clock::now_micros;
 use rusqlite::{CachedStatement, Connection, ToSql, Transaction, TransactionBehavior};
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -58,7 +59,6 @@ fn checkpoint_until(conn: Connection, writer_gone: std::sync::mpsc::Receiver<()>
 }
 
 fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
-    let mut keys = KeyUse::default();
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut shutdown_waiters = Vec::new();
     while let Some(job) = rx.blocking_recv() {
@@ -75,9 +75,9 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
         if batch.is_empty() {
             continue;
         }
-        let all = commit(&mut conn, &batch, &mut keys);
+        let all = commit(&mut conn, &batch);
         for write in settle(batch, all) {
-            let alone = commit(&mut conn, std::slice::from_ref(&write), &mut keys).map(|mut done| done.remove(0));
+            let alone = commit(&mut conn, std::slice::from_ref(&write)).map(|mut done| done.remove(0));
             settle_alone(write, alone);
         }
     }
@@ -99,19 +99,23 @@ fn drain(rx: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>) {
 }
 
 /// One transaction for the batch; results in the batch's order.
-fn commit(conn: &mut Connection, batch: &[Write], keys: &mut KeyUse) -> Result<Vec<Done>, StoreError> {
+fn commit(conn: &mut Connection, batch: &[Write]) -> Result<Vec<Done>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let now = now_micros();
+    let mut used_keys = BTreeSet::new();
     let mut done = Vec::with_capacity(batch.len());
     for write in batch {
         done.push(match write {
-            Write::Receive(record, _) => Done::Receipt(receive(&tx, record)?),
+            Write::Receive(record, _) => {
+                used_keys.extend(record.key_id.as_deref());
+                Done::Receipt(receive(&tx, record)?)
+            }
             Write::EndAttempt(end, _) => Done::Ended(end_attempt(&tx, end, now)?),
             Write::Claim(claim, _) => Done::Claimed(claim_executions(&tx, claim)?),
             Write::Evaluate(evaluations, _) => Done::Created(evaluate(&tx, evaluations, now)?),
         });
     }
-    for key_id in keys.due(batch, now) {
+    for key_id in used_keys {
         execute(
             &tx,
             "UPDATE webhook_keys SET last_used_at = $1 WHERE id = $2",
