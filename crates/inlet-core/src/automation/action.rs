@@ -562,6 +562,26 @@ impl CompiledAction {
         matches!(&*self.runner, CompiledRunner::Http(h) if h.forward)
     }
 
+    /// Whether rendering reads the event (payload, headers, query, meta): a
+    /// command whose every part is literal text does not, and its run skips
+    /// building the event's context. An HTTP action is taken to read it.
+    pub fn reads_event(&self) -> bool {
+        match &*self.runner {
+            CompiledRunner::Http(_) => true,
+            CompiledRunner::Command(c) => {
+                let templated = |t: &Template| !t.is_literal();
+                c.argv.iter().any(templated)
+                    || c.env.iter().any(|(_, t)| templated(t))
+                    || c.working_dir.as_ref().is_some_and(templated)
+                    || match &c.stdin {
+                        CompiledStdin::None => false,
+                        CompiledStdin::Payload => true,
+                        CompiledStdin::Template(t) => templated(t),
+                    }
+            }
+        }
+    }
+
     /// Renders the action against `ctx`, which should carry the rule's rendered
     /// parameters as `params` (see [`Context::with_params`]). `original` is the webhook
     /// request behind the event, for HTTP forwarding; without it, forwarding sends the

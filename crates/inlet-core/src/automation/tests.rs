@@ -506,3 +506,25 @@ fn only_forwarding_http_actions_need_the_original_request() {
     let forward = json!({"ref": "a.fwd", "runner": {"type": "http", "method": "POST", "url": "https://example.com/in", "forward": true, "forward_headers": ["content-type"]}});
     assert!(compiled(forward).forwards_original());
 }
+
+#[test]
+fn only_templated_commands_and_http_actions_read_the_event() {
+    let compiled = |runner: Value| {
+        serde_json::from_value::<ActionSpec>(json!({"ref": "a.b", "runner": runner}))
+            .unwrap()
+            .compile()
+            .unwrap()
+    };
+    let literal = json!({"type": "command", "argv": ["/bin/echo", "done"], "env": {"A": "1"}, "working_dir": "/tmp", "stdin": "fixed"});
+    assert!(!compiled(literal).reads_event());
+    for runner in [
+        json!({"type": "command", "argv": ["/bin/echo", "{{ payload.ref }}"]}),
+        json!({"type": "command", "argv": ["/bin/true"], "env": {"REF": "{{ payload.ref }}"}}),
+        json!({"type": "command", "argv": ["/bin/true"], "working_dir": "/srv/{{ params.dir }}"}),
+        json!({"type": "command", "argv": ["/bin/cat"], "stdin": "payload"}),
+        json!({"type": "command", "argv": ["/bin/cat"], "stdin": "{{ headers['x-a'] }}"}),
+        json!({"type": "http", "method": "POST", "url": "https://example.com/in"}),
+    ] {
+        assert!(compiled(runner.clone()).reads_event(), "{runner}");
+    }
+}

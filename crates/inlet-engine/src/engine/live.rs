@@ -7,6 +7,8 @@ use tokio::sync::broadcast;
 
 /// Lines kept for a follower who arrives late (the first ones of the attempt).
 const KEPT_LINES: usize = 2000;
+/// Lines a follower may fall behind the run before it misses some.
+const LIVE_LINES: usize = 1024;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct LogLine {
@@ -19,7 +21,9 @@ pub struct LogLine {
 struct Run {
     attempt: i64,
     lines: Vec<LogLine>,
-    tx: broadcast::Sender<LogLine>,
+    /// Made when the first follower arrives: most runs have none, and a
+    /// channel reserves its whole buffer up front.
+    tx: Option<broadcast::Sender<LogLine>>,
 }
 
 /// A follower's start: the lines so far, then the live ones. The receiver ends
@@ -37,13 +41,12 @@ pub struct Live {
 
 impl Live {
     pub fn open(&self, id: &str, attempt: i64) {
-        let (tx, _) = broadcast::channel(1024);
         self.runs.lock().expect("live lock").insert(
             id.to_owned(),
             Run {
                 attempt,
                 lines: Vec::new(),
-                tx,
+                tx: None,
             },
         );
     }
@@ -54,7 +57,9 @@ impl Live {
             if run.lines.len() < KEPT_LINES {
                 run.lines.push(line.clone());
             }
-            let _ = run.tx.send(line);
+            if let Some(tx) = &run.tx {
+                let _ = tx.send(line);
+            }
         }
     }
 
@@ -63,11 +68,48 @@ impl Live {
     }
 
     pub fn follow(&self, id: &str) -> Option<Follow> {
-        let runs = self.runs.lock().expect("live lock");
-        runs.get(id).map(|run| Follow {
+        let mut runs = self.runs.lock().expect("live lock");
+        runs.get_mut(id).map(|run| Follow {
             attempt: run.attempt,
             backlog: run.lines.clone(),
-            live: run.tx.subscribe(),
+            live: run
+                .tx
+                .get_or_insert_with(|| broadcast::channel(LIVE_LINES).0)
+                .subscribe(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(text: &str) -> LogLine {
+        LogLine {
+            attempt: 1,
+            stream: "stdout",
+            line: text.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_late_follower_gets_the_lines_so_far_then_the_live_ones() {
+        let live = Live::default();
+        assert!(live.follow("x").is_none());
+        live.open("x", 1);
+        live.push("x", line("one"));
+        live.push("x", line("two"));
+        let mut first = live.follow("x").unwrap();
+        assert_eq!(first.backlog, [line("one"), line("two")]);
+        live.push("x", line("three"));
+        let mut second = live.follow("x").unwrap();
+        assert_eq!(second.backlog.len(), 3);
+        live.push("x", line("four"));
+        assert_eq!(first.live.recv().await.unwrap(), line("three"));
+        assert_eq!(first.live.recv().await.unwrap(), line("four"));
+        assert_eq!(second.live.recv().await.unwrap(), line("four"));
+        live.close("x");
+        assert!(first.live.recv().await.is_err(), "closed with the run");
+        assert!(live.follow("x").is_none());
     }
 }

@@ -285,20 +285,19 @@ async fn prepare(
     };
     let params: Value = serde_json::from_str(&row.params).unwrap_or(Value::Null);
     let mut original = None;
-    let ctx = match &row.event_id {
-        Some(event_id) => match event {
-            Some(event) => {
-                // Webhook events (and replays of logged requests) have their request
-                // in the log, for `forward: true`.
-                if event.source != "api" && action.forwards_original() {
-                    original = store.original_request(event_id).await?;
-                }
-                event_context(&event).with_params(&params)
+    let ctx = match (&row.event_id, event) {
+        (Some(event_id), None) => return Ok(Err(format!("event {event_id} no longer exists"))),
+        (Some(event_id), Some(event)) if action.reads_event() => {
+            // Webhook events (and replays of logged requests) have their request
+            // in the log, for `forward: true`.
+            if event.source != "api" && action.forwards_original() {
+                original = store.original_request(event_id).await?;
             }
-            None => return Ok(Err(format!("event {event_id} no longer exists"))),
-        },
-        None => Context::default().with_params(&params),
-    };
+            event_context(&event)
+        }
+        _ => Context::default(),
+    }
+    .with_params(&params);
     let headers: Vec<(String, String)> = original
         .as_ref()
         .and_then(|(_, h)| serde_json::from_str::<serde_json::Map<String, Value>>(h).ok())
