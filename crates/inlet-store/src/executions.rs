@@ -5,7 +5,7 @@ use crate::writer::Claim;
 use crate::{EventRow, NewEvent, Store, StoreError, on_pool, on_writer, sql};
 use inlet_core::clock::now_micros;
 use serde::Serialize;
-use sqlx::{Postgres, QueryBuilder, Transaction};
+use sqlx::{Postgres, Transaction};
 use std::collections::HashSet;
 
 /// Statuses an execution can be in.
@@ -250,67 +250,84 @@ pub(crate) fn sqlite_claim_sql() -> [String; 2] {
     })
 }
 
-/// Rows per multi-row statement.
-const ROWS_PER_STATEMENT: usize = 1_000;
+// One statement text per table whatever the batch's size (columns as arrays),
+// so PostgreSQL parses and plans each once per connection.
+const INSERT_EVALUATIONS: &str = "INSERT INTO rule_evaluations (event_id, rule_ref, outcome, reason, execution_id, \
+     created_at) SELECT u.*, $6 FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[]) \
+     AS u(event_id, rule_ref, outcome, reason, execution_id) \
+     ON CONFLICT (event_id, rule_ref) DO NOTHING RETURNING event_id, rule_ref";
 
-/// Claims on PostgreSQL, inside the writer's transaction: candidates with
-/// `FOR UPDATE SKIP LOCKED` (other nodes skip them), and a per-action advisory
-/// lock around the concurrency check.
+/// Executions without a debounce key, queued.
+const INSERT_EXECUTIONS: &str = "INSERT INTO executions (id, action_ref, rule_ref, event_id, source, status, \
+     max_attempts, params, next_run_at, created_at, updated_at) \
+     SELECT u.id, u.action_ref, u.rule_ref, u.event_id, u.source, 'queued', u.max_attempts, u.params, u.next_run_at, \
+     $9, $9 FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::TEXT[], \
+     $8::BIGINT[]) AS u(id, action_ref, rule_ref, event_id, source, max_attempts, params, next_run_at)";
+
+/// Candidates locked beyond one per owner, for those skipped because their
+/// action is at its concurrency limit.
+const SPARE_CANDIDATES: usize = 32;
+
+/// Claims on PostgreSQL, inside the writer's transaction: one candidate query
+/// per kind of due work for the whole batch, with `FOR UPDATE SKIP LOCKED`
+/// (other nodes skip them), and a per-action advisory lock around the
+/// concurrency check.
 pub(crate) async fn claim_in_postgres(
     tx: &mut Transaction<'_, Postgres>,
     claim: &Claim,
 ) -> Result<Vec<ClaimedExecution>, StoreError> {
-    let mut claimed = Vec::with_capacity(claim.owners.len());
-    'owners: for owner in &claim.owners {
-        let mut candidates: Vec<(String, String, Option<i64>)> = Vec::new();
-        for (due, order, _) in DUE {
-            candidates.extend(
-                sqlx::query_as::<_, (String, String, Option<i64>)>(sqlx::AssertSqlSafe(format!(
-                    "SELECT e.id, e.action_ref, a.concurrency FROM executions e \
-                     LEFT JOIN actions a ON a.ref = e.action_ref \
-                     WHERE $1::TEXT IS NOT NULL AND $2::BIGINT IS NOT NULL AND {due} \
-                     ORDER BY {order} LIMIT 64 FOR UPDATE OF e SKIP LOCKED"
-                )))
-                .bind(owner)
-                .bind(claim.lease_until)
-                .bind(claim.now)
-                .fetch_all(&mut **tx)
-                .await?,
-            );
-        }
-        for (id, action_ref, concurrency) in candidates {
-            if let Some(limit) = concurrency {
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                    .bind(&action_ref)
-                    .execute(&mut **tx)
-                    .await?;
-                let (running,): (i64,) = sqlx::query_as(
-                    "SELECT COUNT(*) FROM executions WHERE action_ref = $1 AND status = 'running' \
-                         AND lease_expires_at >= $2 AND id <> $3",
-                )
-                .bind(&action_ref)
-                .bind(claim.now)
-                .bind(&id)
-                .fetch_one(&mut **tx)
-                .await?;
-                if running >= limit {
-                    continue;
-                }
-            }
-            let row: ExecutionRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{CLAIM_SET} WHERE id = $4{RETURNING_EXECUTION}"
+    let wanted = (claim.owners.len() + SPARE_CANDIDATES) as i64;
+    let mut candidates: Vec<(String, String, Option<i64>)> = Vec::new();
+    for (due, order, _) in DUE {
+        candidates.extend(
+            // `DUE` names the time `$3` (the claim statements' numbering); here it is `$2`.
+            sqlx::query_as::<_, (String, String, Option<i64>)>(sqlx::AssertSqlSafe(format!(
+                "SELECT e.id, e.action_ref, a.concurrency FROM executions e \
+                 LEFT JOIN actions a ON a.ref = e.action_ref WHERE {} \
+                 ORDER BY {order} LIMIT $1 FOR UPDATE OF e SKIP LOCKED",
+                due.replace("$3", "$2")
             )))
-            .bind(owner)
-            .bind(claim.lease_until)
+            .bind(wanted)
+            .bind(claim.now)
+            .fetch_all(&mut **tx)
+            .await?,
+        );
+    }
+    let mut claimed = Vec::with_capacity(claim.owners.len());
+    let mut owners = claim.owners.iter();
+    let mut owner = owners.next();
+    for (id, action_ref, concurrency) in candidates {
+        let Some(current) = owner else { break };
+        if let Some(limit) = concurrency {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(&action_ref)
+                .execute(&mut **tx)
+                .await?;
+            let (running,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM executions WHERE action_ref = $1 AND status = 'running' \
+                     AND lease_expires_at >= $2 AND id <> $3",
+            )
+            .bind(&action_ref)
             .bind(claim.now)
             .bind(&id)
             .fetch_one(&mut **tx)
             .await?;
-            begin_attempt(tx, &row, owner, claim.now).await?;
-            claimed.push(row);
-            continue 'owners;
+            if running >= limit {
+                continue;
+            }
         }
-        break;
+        let row: ExecutionRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{CLAIM_SET} WHERE id = $4{RETURNING_EXECUTION}"
+        )))
+        .bind(current)
+        .bind(claim.lease_until)
+        .bind(claim.now)
+        .bind(&id)
+        .fetch_one(&mut **tx)
+        .await?;
+        begin_attempt(tx, &row, current, claim.now).await?;
+        claimed.push(row);
+        owner = owners.next();
     }
     let event_ids: Vec<&str> = claimed.iter().filter_map(|row| row.event_id.as_deref()).collect();
     let mut events: std::collections::HashMap<String, EventRow> = if event_ids.is_empty() {
@@ -369,29 +386,33 @@ pub(crate) async fn evaluate_in_postgres(
         .iter()
         .flat_map(|event| event.evaluations.iter().map(move |ev| (event.event_id.as_str(), ev)))
         .collect();
-    let mut recorded: HashSet<(String, String)> = HashSet::with_capacity(pairs.len());
-    for chunk in pairs.chunks(ROWS_PER_STATEMENT) {
-        let mut insert = QueryBuilder::<Postgres>::new(
-            "INSERT INTO rule_evaluations (event_id, rule_ref, outcome, reason, execution_id, created_at) ",
-        );
-        insert.push_values(chunk, |mut row, (event_id, ev)| {
-            // A debounced execution's id is only known once its burst is found.
-            let execution_id = ev
-                .execution
+    let recorded: HashSet<(String, String)> = if pairs.is_empty() {
+        HashSet::new()
+    } else {
+        // A debounced execution's id is only known once its burst is found.
+        fn execution_id(ev: &NewEvaluation) -> Option<&str> {
+            ev.execution
                 .as_ref()
                 .filter(|x| x.debounce_key.is_none())
-                .map(|x| &x.id);
-            row.push_bind(*event_id)
-                .push_bind(&ev.rule_ref)
-                .push_bind(&ev.outcome)
-                .push_bind(&ev.reason)
-                .push_bind(execution_id)
-                .push_bind(now);
-        });
-        insert.push(" ON CONFLICT (event_id, rule_ref) DO NOTHING RETURNING event_id, rule_ref");
-        let rows: Vec<(String, String)> = insert.build_query_as().fetch_all(&mut **tx).await?;
-        recorded.extend(rows);
-    }
+                .map(|x| x.id.as_str())
+        }
+        sqlx::query_as::<_, (String, String)>(INSERT_EVALUATIONS)
+            .bind(pairs.iter().map(|(event_id, _)| *event_id).collect::<Vec<&str>>())
+            .bind(pairs.iter().map(|(_, ev)| ev.rule_ref.as_str()).collect::<Vec<&str>>())
+            .bind(pairs.iter().map(|(_, ev)| ev.outcome.as_str()).collect::<Vec<&str>>())
+            .bind(pairs.iter().map(|(_, ev)| ev.reason.as_str()).collect::<Vec<&str>>())
+            .bind(
+                pairs
+                    .iter()
+                    .map(|(_, ev)| execution_id(ev))
+                    .collect::<Vec<Option<&str>>>(),
+            )
+            .bind(now)
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .collect()
+    };
     // Evaluated already (another node, or before a crash): nothing more.
     let new_matches: Vec<(&str, &NewExecution)> = pairs
         .iter()
@@ -401,27 +422,23 @@ pub(crate) async fn evaluate_in_postgres(
         .collect();
     let mut created = Vec::with_capacity(new_matches.len());
     let (debounced, plain): (Vec<_>, Vec<_>) = new_matches.into_iter().partition(|(_, x)| x.debounce_key.is_some());
-    for chunk in plain.chunks(ROWS_PER_STATEMENT) {
-        let mut insert = QueryBuilder::<Postgres>::new(
-            "INSERT INTO executions (id, action_ref, rule_ref, event_id, source, status, max_attempts, params, \
-             debounce_key, next_run_at, created_at, updated_at) ",
-        );
-        insert.push_values(chunk, |mut row, (_, x)| {
-            row.push_bind(&x.id)
-                .push_bind(&x.action_ref)
-                .push_bind(&x.rule_ref)
-                .push_bind(&x.event_id)
-                .push_bind(&x.source)
-                .push_bind("queued")
-                .push_bind(x.max_attempts)
-                .push_bind(&x.params)
-                .push_bind(&x.debounce_key)
-                .push_bind(x.next_run_at)
-                .push_bind(now)
-                .push_bind(now);
-        });
-        insert.build().execute(&mut **tx).await?;
-        created.extend(chunk.iter().map(|(_, x)| CreatedExecution {
+    if !plain.is_empty() {
+        let text = |f: fn(&NewExecution) -> &str| plain.iter().map(|(_, x)| f(x)).collect::<Vec<&str>>();
+        let maybe = |f: fn(&NewExecution) -> Option<&str>| plain.iter().map(|(_, x)| f(x)).collect::<Vec<_>>();
+        let number = |f: fn(&NewExecution) -> i64| plain.iter().map(|(_, x)| f(x)).collect::<Vec<i64>>();
+        sqlx::query(INSERT_EXECUTIONS)
+            .bind(text(|x| &x.id))
+            .bind(text(|x| &x.action_ref))
+            .bind(maybe(|x| x.rule_ref.as_deref()))
+            .bind(maybe(|x| x.event_id.as_deref()))
+            .bind(text(|x| &x.source))
+            .bind(number(|x| x.max_attempts))
+            .bind(text(|x| &x.params))
+            .bind(number(|x| x.next_run_at))
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        created.extend(plain.iter().map(|(_, x)| CreatedExecution {
             id: x.id.clone(),
             next_run_at: x.next_run_at,
         }));
@@ -444,15 +461,10 @@ pub(crate) async fn evaluate_in_postgres(
             next_run_at: x.next_run_at,
         });
     }
-    for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-        let mut update = QueryBuilder::<Postgres>::new("UPDATE events SET processed = TRUE WHERE id IN (");
-        let mut ids = update.separated(", ");
-        for event in chunk {
-            ids.push_bind(&event.event_id);
-        }
-        ids.push_unseparated(")");
-        update.build().execute(&mut **tx).await?;
-    }
+    sqlx::query("UPDATE events SET processed = TRUE WHERE id = ANY($1)")
+        .bind(batch.iter().map(|event| event.event_id.as_str()).collect::<Vec<&str>>())
+        .execute(&mut **tx)
+        .await?;
     Ok(created)
 }
 
