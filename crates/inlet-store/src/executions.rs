@@ -6,7 +6,7 @@ use crate::{EventRow, NewEvent, Store, StoreError, on_pool, on_writer, sql};
 use inlet_core::clock::now_micros;
 use serde::Serialize;
 use sqlx::{Postgres, Transaction};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Statuses an execution can be in.
 pub mod status {
@@ -212,8 +212,13 @@ const DUE: [(&str, &str, &str); 2] = [
     ),
 ];
 
-const CLAIM_SET: &str = "UPDATE executions SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
-     attempt = attempt + 1, started_at = COALESCE(started_at, $3), updated_at = $3 ";
+/// Claims under a lease until `$2`, at `$3`, for the owner `owner` names.
+fn claim_set(owner: &str) -> String {
+    format!(
+        "UPDATE executions SET status = 'running', lease_owner = {owner}, lease_expires_at = $2, \
+         attempt = attempt + 1, started_at = COALESCE(started_at, $3), updated_at = $3 "
+    )
+}
 
 /// Inserts one execution (`$1..$10`, created at `$11`).
 pub(crate) const INSERT_EXECUTION: &str = "INSERT INTO executions (id, action_ref, rule_ref, event_id, source, status, \
@@ -242,13 +247,23 @@ macro_rules! bind_execution {
 pub(crate) fn sqlite_claim_sql() -> [String; 2] {
     DUE.map(|(due, order, index)| {
         format!(
-            "{CLAIM_SET} WHERE id = (SELECT e.id FROM executions e INDEXED BY {index} LEFT JOIN actions a ON a.ref = e.action_ref \
+            "{} WHERE id = (SELECT e.id FROM executions e INDEXED BY {index} LEFT JOIN actions a ON a.ref = e.action_ref \
              WHERE {due} AND (a.concurrency IS NULL OR a.concurrency > (SELECT COUNT(*) FROM executions r \
              WHERE r.action_ref = e.action_ref AND r.status = 'running' AND r.lease_expires_at >= $3)) \
-             ORDER BY {order} LIMIT 1){RETURNING_EXECUTION}"
+             ORDER BY {order} LIMIT 1){RETURNING_EXECUTION}",
+            claim_set("$1")
         )
     })
 }
+
+/// Claims on PostgreSQL: `$1` executions and `$4` their owners, as arrays.
+static CLAIM_ALL_IN_POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{} FROM UNNEST($1::TEXT[], $4::TEXT[]) AS u(claimed_id, claimed_owner) WHERE id = u.claimed_id\
+         {RETURNING_EXECUTION}",
+        claim_set("u.claimed_owner")
+    )
+});
 
 // One statement text per table whatever the batch's size (columns as arrays),
 // so PostgreSQL parses and plans each once per connection.
@@ -293,11 +308,14 @@ pub(crate) async fn claim_in_postgres(
             .await?,
         );
     }
-    let mut claimed = Vec::with_capacity(claim.owners.len());
-    let mut owners = claim.owners.iter();
-    let mut owner = owners.next();
+    // Which candidate goes to which owner; actions with a concurrency limit
+    // count what runs plus what this batch has already picked.
+    let mut picked: Vec<(String, &str)> = Vec::with_capacity(claim.owners.len());
+    let mut picked_per_action: HashMap<String, i64> = HashMap::new();
     for (id, action_ref, concurrency) in candidates {
-        let Some(current) = owner else { break };
+        let Some(owner) = claim.owners.get(picked.len()) else {
+            break;
+        };
         if let Some(limit) = concurrency {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
                 .bind(&action_ref)
@@ -312,25 +330,50 @@ pub(crate) async fn claim_in_postgres(
             .bind(&id)
             .fetch_one(&mut **tx)
             .await?;
-            if running >= limit {
+            let picked_before = picked_per_action.entry(action_ref).or_default();
+            if running + *picked_before >= limit {
                 continue;
             }
+            *picked_before += 1;
         }
-        let row: ExecutionRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{CLAIM_SET} WHERE id = $4{RETURNING_EXECUTION}"
-        )))
-        .bind(current)
+        picked.push((id, owner));
+    }
+    if picked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = picked.iter().map(|(id, _)| id.as_str()).collect();
+    let mut rows: HashMap<String, ExecutionRow> = sqlx::query_as::<_, ExecutionRow>(CLAIM_ALL_IN_POSTGRES.as_str())
+        .bind(&ids)
         .bind(claim.lease_until)
         .bind(claim.now)
-        .bind(&id)
-        .fetch_one(&mut **tx)
+        .bind(picked.iter().map(|(_, owner)| *owner).collect::<Vec<&str>>())
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .map(|row| (row.id.clone(), row))
+        .collect();
+    // In the owners' order.
+    let claimed: Vec<ExecutionRow> = picked.iter().filter_map(|(id, _)| rows.remove(id)).collect();
+    sqlx::query(sql::LOSE_RUNNING_ATTEMPTS)
+        .bind(&ids)
+        .bind(claim.now)
+        .execute(&mut **tx)
         .await?;
-        begin_attempt(tx, &row, current, claim.now).await?;
-        claimed.push(row);
-        owner = owners.next();
-    }
+    sqlx::query(sql::BEGIN_ATTEMPTS)
+        .bind(claimed.iter().map(|row| row.id.as_str()).collect::<Vec<&str>>())
+        .bind(claimed.iter().map(|row| row.attempt).collect::<Vec<i64>>())
+        .bind(
+            claimed
+                .iter()
+                .map(|row| row.lease_owner.as_deref())
+                .collect::<Vec<Option<&str>>>(),
+        )
+        .bind(claim.now)
+        .execute(&mut **tx)
+        .await?;
     let event_ids: Vec<&str> = claimed.iter().filter_map(|row| row.event_id.as_deref()).collect();
-    let mut events: std::collections::HashMap<String, EventRow> = if event_ids.is_empty() {
+    // Several executions may share an event.
+    let events: HashMap<String, EventRow> = if event_ids.is_empty() {
         Default::default()
     } else {
         sqlx::query_as::<_, EventRow>(crate::events::select_events!("WHERE id = ANY($1)"))
@@ -344,33 +387,10 @@ pub(crate) async fn claim_in_postgres(
     Ok(claimed
         .into_iter()
         .map(|row| {
-            let event = row.event_id.as_ref().and_then(|id| events.remove(id));
+            let event = row.event_id.as_ref().and_then(|id| events.get(id).cloned());
             ClaimedExecution { row, event }
         })
         .collect())
-}
-
-/// Records a claimed attempt as running; an earlier attempt still marked
-/// running lost its worker.
-async fn begin_attempt(
-    tx: &mut Transaction<'_, Postgres>,
-    row: &ExecutionRow,
-    owner: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(sql::LOSE_RUNNING_ATTEMPT)
-        .bind(&row.id)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query(sql::BEGIN_ATTEMPT)
-        .bind(&row.id)
-        .bind(row.attempt)
-        .bind(owner)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 /// Evaluations on PostgreSQL, inside the writer's transaction, with a few

@@ -1,15 +1,41 @@
 //! Statements the sqlx paths and the SQLite writer thread share (`$n`
 //! placeholders, which both drivers bind by number).
 
-/// Marks an earlier attempt still running as lost (`$1` execution, `$2` now).
-pub(crate) const LOSE_RUNNING_ATTEMPT: &str = "UPDATE execution_attempts SET status = 'lost', finished_at = $2, \
-     summary = 'the worker stopped (crash or shutdown) before the attempt ended; its lease expired' \
-     WHERE execution_id = $1 AND status = 'running'";
+/// Marks earlier attempts still running as lost (`$2` now), of the executions
+/// `$which` selects.
+macro_rules! lose_running_attempts {
+    ($which:literal) => {
+        concat!(
+            "UPDATE execution_attempts SET status = 'lost', finished_at = $2, \
+             summary = 'the worker stopped (crash or shutdown) before the attempt ended; its lease expired' \
+             WHERE status = 'running' AND ",
+            $which
+        )
+    };
+}
 
-/// Records a claimed attempt as running (`$1` execution, `$2` attempt, `$3` worker, `$4` now).
-pub(crate) const BEGIN_ATTEMPT: &str = "INSERT INTO execution_attempts (execution_id, attempt, worker, status, \
-     started_at, summary, stdout, stderr, stdout_truncated, stderr_truncated) \
-     VALUES ($1, $2, $3, 'running', $4, '', '', '', FALSE, FALSE) ON CONFLICT (execution_id, attempt) DO NOTHING";
+/// `$1` execution.
+pub(crate) const LOSE_RUNNING_ATTEMPT: &str = lose_running_attempts!("execution_id = $1");
+/// `$1` executions (an array; PostgreSQL).
+pub(crate) const LOSE_RUNNING_ATTEMPTS: &str = lose_running_attempts!("execution_id = ANY($1)");
+
+/// Records claimed attempts as running, from `$rows`: (execution, attempt, worker), started at `$4`.
+macro_rules! begin_attempts {
+    ($rows:literal) => {
+        concat!(
+            "INSERT INTO execution_attempts (execution_id, attempt, worker, status, started_at, summary, stdout, \
+             stderr, stdout_truncated, stderr_truncated) SELECT *, 'running', $4, '', '', '', FALSE, FALSE FROM ",
+            $rows,
+            // SQLite reads `ON` after a plain `FROM` as a join's: the `WHERE` ends the select.
+            " WHERE TRUE ON CONFLICT (execution_id, attempt) DO NOTHING"
+        )
+    };
+}
+
+/// One attempt: `$1` execution, `$2` attempt, `$3` worker.
+pub(crate) const BEGIN_ATTEMPT: &str = begin_attempts!("(SELECT $1, $2, $3) AS a");
+/// Attempts as arrays (PostgreSQL).
+pub(crate) const BEGIN_ATTEMPTS: &str = begin_attempts!("UNNEST($1::TEXT[], $2::BIGINT[], $3::TEXT[])");
 
 pub(crate) const END_ATTEMPT: &str = "UPDATE execution_attempts SET status = $3, finished_at = $4, exit_code = $5, \
      http_status = $6, summary = $7, stdout = $8, stderr = $9, stdout_truncated = $10, stderr_truncated = $11 \

@@ -316,11 +316,15 @@ async fn claims_hand_over_the_event_of_each_execution() {
             .commit_evaluations(vec![matched("e1", "with_event", None, 5)])
             .await
             .unwrap();
+        // Several executions may share an event.
+        let mut same_event = execution("same_event", "t.a", 6);
+        same_event.event_id = Some("e1".into());
+        store.insert_execution(&same_event).await.unwrap();
         store
-            .insert_execution(&execution("without_event", "t.a", 6))
+            .insert_execution(&execution("without_event", "t.a", 7))
             .await
             .unwrap();
-        let claimed = store.claim_executions(&["a", "b", "c"], 10, 60 * S).await.unwrap();
+        let claimed = store.claim_executions(&["a", "b", "c", "d"], 10, 60 * S).await.unwrap();
         let handed: Vec<(&str, Option<(&str, &str, &str)>)> = claimed
             .iter()
             .map(|c| {
@@ -335,6 +339,7 @@ async fn claims_hand_over_the_event_of_each_execution() {
             handed,
             [
                 ("with_event", Some(("e1", r#"{"n":1}"#, r#"{"headers":{}}"#))),
+                ("same_event", Some(("e1", r#"{"n":1}"#, r#"{"headers":{}}"#))),
                 ("without_event", None)
             ]
         );
