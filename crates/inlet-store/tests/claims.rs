@@ -325,7 +325,9 @@ async fn claims_hand_over_the_event_of_each_execution() {
             .await
             .unwrap();
         let claimed = store.claim_executions(&["a", "b", "c", "d"], 10, 60 * S).await.unwrap();
-        let handed: Vec<(&str, Option<(&str, &str, &str)>)> = claimed
+        // (execution, its event's id, payload and metadata)
+        type Handed<'a> = (&'a str, Option<(&'a str, &'a str, &'a str)>);
+        let handed: Vec<Handed> = claimed
             .iter()
             .map(|c| {
                 let event = c

@@ -323,15 +323,15 @@ mod tests {
 
         let (mut truncated, receipt) = accepted(r#"{"a":1}"#, br#"{"a":1}"#);
         truncated.log.body_truncated = true;
-        assert_eq!(stored_body(&truncated, &receipt).1, false);
+        assert!(!stored_body(&truncated, &receipt).1);
 
         let (record, mut duplicate) = accepted(r#"{"a":1}"#, br#"{"a":1}"#);
         duplicate.duplicate = true;
         duplicate.event_id = Some("e0".into());
-        assert_eq!(stored_body(&record, &duplicate).1, false);
+        assert!(!stored_body(&record, &duplicate).1);
 
         let (mut rejected, receipt) = accepted(r#"{"a":1}"#, br#"{"a":1}"#);
         rejected.event = None;
-        assert_eq!(stored_body(&rejected, &receipt).1, false);
+        assert!(!stored_body(&rejected, &receipt).1);
     }
 }

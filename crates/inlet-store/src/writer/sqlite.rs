@@ -273,8 +273,8 @@ fn claim_executions(tx: &Transaction<'_>, claim: &Claim) -> Result<Vec<ClaimedEx
     Ok(claimed)
 }
 
-fn read_event(tx: &Transaction<'_>, id: &String) -> Result<Option<EventRow>, StoreError> {
-    let mut st = prepare(tx, crate::events::select_events!("WHERE id = $1"), &[id])?;
+fn read_event(tx: &Transaction<'_>, id: &str) -> Result<Option<EventRow>, StoreError> {
+    let mut st = prepare(tx, crate::events::select_events!("WHERE id = $1"), &[&id])?;
     let mut rows = st.raw_query();
     let Some(row) = rows.next()? else {
         return Ok(None);
