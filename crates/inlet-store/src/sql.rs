@@ -37,6 +37,15 @@ pub(crate) const BEGIN_ATTEMPT: &str = begin_attempts!("(SELECT $1, $2, $3) AS a
 /// Attempts as arrays (PostgreSQL).
 pub(crate) const BEGIN_ATTEMPTS: &str = begin_attempts!("UNNEST($1::TEXT[], $2::BIGINT[], $3::TEXT[])");
 
+pub(crate) const END_ATTEMPT: &str = "UPDATE execution_attempts SET status = $3, finished_at = $4, exit_code = $5, \
+     http_status = $6, summary = $7, stdout = $8, stderr = $9, stdout_truncated = $10, stderr_truncated = $11 \
+     WHERE execution_id = $1 AND attempt = $2 AND status = 'running'";
+
+pub(crate) const END_EXECUTION: &str = "UPDATE executions SET status = $3, next_run_at = COALESCE($4, next_run_at), \
+     lease_owner = NULL, lease_expires_at = NULL, result = $5, output = $6, updated_at = $7, \
+     finished_at = CASE WHEN $8 THEN $7 ELSE NULL END \
+     WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
+
 pub(crate) const SET_EVALUATION_EXECUTION: &str =
     "UPDATE rule_evaluations SET execution_id = $1 WHERE event_id = $2 AND rule_ref = $3";
 

@@ -6,7 +6,7 @@ use super::{
 };
 use crate::{NewEvent, RequestLogRow, StoreError, sql};
 use sqlx::{PgPool, Postgres, Transaction};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use tokio::sync::mpsc;
 
 // One statement text per table whatever the batch's size (columns as arrays),
@@ -75,22 +75,11 @@ async fn commit(pool: &PgPool, batch: &[Write]) -> Result<Vec<Done>, StoreError>
         })
         .collect();
     let mut receipts = receive(&mut tx, &records).await?.into_iter();
-    let ends: Vec<&crate::AttemptEnd> = batch
-        .iter()
-        .filter_map(|w| match w {
-            Write::EndAttempt(end, _) => Some(end.as_ref()),
-            _ => None,
-        })
-        .collect();
-    // Ends first, whatever their place in the batch: an end and a claim of the
-    // same execution (its lease expired meanwhile) give a consistent state in
-    // either order.
-    let ended = end_attempts(&mut tx, &ends).await?;
     let mut done = Vec::with_capacity(batch.len());
     for write in batch {
         done.push(match write {
             Write::Receive(..) => Done::Receipt(receipts.next().expect("one receipt per record")),
-            Write::EndAttempt(end, _) => Done::Ended(ended.contains(&(end.execution_id.clone(), end.owner.clone()))),
+            Write::EndAttempt(end, _) => Done::Ended(end_attempt(&mut tx, end).await?),
             Write::Claim(claim, _) => Done::Claimed(crate::executions::claim_in_postgres(&mut tx, claim).await?),
             Write::Evaluate(evaluations, _) => {
                 Done::Created(crate::executions::evaluate_in_postgres(&mut tx, evaluations).await?)
@@ -193,63 +182,32 @@ async fn receive(tx: &mut Transaction<'_, Postgres>, records: &[&ReceiveRecord])
     Ok(receipts)
 }
 
-/// The ends of attempts (`$1..$10` as arrays, at `$11`): each attempt still
-/// running takes its outcome.
-const END_ATTEMPTS: &str = "UPDATE execution_attempts SET status = u.attempt_status, finished_at = $11, \
-     exit_code = u.exit_code, http_status = u.http_status, summary = u.summary, stdout = u.stdout, \
-     stderr = u.stderr, stdout_truncated = u.stdout_truncated, stderr_truncated = u.stderr_truncated \
-     FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], \
-     $8::TEXT[], $9::BOOLEAN[], $10::BOOLEAN[]) AS u(ended_id, ended_attempt, attempt_status, exit_code, \
-     http_status, summary, stdout, stderr, stdout_truncated, stderr_truncated) \
-     WHERE execution_id = u.ended_id AND attempt = u.ended_attempt AND status = 'running'";
-
-/// The executions' next states (`$1..$6`, `$8` as arrays, at `$7`), where the
-/// ending worker still holds the lease; returns those it held.
-const END_EXECUTIONS: &str = "UPDATE executions SET status = u.next_status, \
-     next_run_at = COALESCE(u.retry_at, next_run_at), lease_owner = NULL, lease_expires_at = NULL, \
-     result = u.result, output = u.output, updated_at = $7, finished_at = CASE WHEN u.terminal THEN $7 ELSE NULL END \
-     FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[], $6::TEXT[], $8::BOOLEAN[]) \
-     AS u(ended_id, ended_owner, next_status, retry_at, result, output, terminal) \
-     WHERE id = u.ended_id AND lease_owner = u.ended_owner AND status = 'running' \
-     RETURNING u.ended_id, u.ended_owner";
-
-/// Ends the batch's attempts with two statements; returns the (execution,
-/// owner) pairs whose owner still held the lease.
-async fn end_attempts(
-    tx: &mut Transaction<'_, Postgres>,
-    ends: &[&crate::AttemptEnd],
-) -> Result<HashSet<(String, String)>, StoreError> {
-    if ends.is_empty() {
-        return Ok(HashSet::new());
-    }
+async fn end_attempt(tx: &mut Transaction<'_, Postgres>, end: &crate::AttemptEnd) -> Result<bool, StoreError> {
     let now = inlet_core::clock::now_micros();
-    let text = |f: fn(&crate::AttemptEnd) -> &str| ends.iter().map(|e| f(e)).collect::<Vec<&str>>();
-    let number = |f: fn(&crate::AttemptEnd) -> Option<i64>| ends.iter().map(|e| f(e)).collect::<Vec<_>>();
-    let flag = |f: fn(&crate::AttemptEnd) -> bool| ends.iter().map(|e| f(e)).collect::<Vec<bool>>();
-    sqlx::query(END_ATTEMPTS)
-        .bind(text(|e| &e.execution_id))
-        .bind(ends.iter().map(|e| e.attempt).collect::<Vec<i64>>())
-        .bind(text(|e| &e.attempt_status))
-        .bind(number(|e| e.exit_code))
-        .bind(number(|e| e.http_status))
-        .bind(text(|e| &e.summary))
-        .bind(text(|e| &e.stdout))
-        .bind(text(|e| &e.stderr))
-        .bind(flag(|e| e.stdout_truncated))
-        .bind(flag(|e| e.stderr_truncated))
+    sqlx::query(sql::END_ATTEMPT)
+        .bind(&end.execution_id)
+        .bind(end.attempt)
+        .bind(&end.attempt_status)
         .bind(now)
+        .bind(end.exit_code)
+        .bind(end.http_status)
+        .bind(&end.summary)
+        .bind(&end.stdout)
+        .bind(&end.stderr)
+        .bind(end.stdout_truncated)
+        .bind(end.stderr_truncated)
         .execute(&mut **tx)
         .await?;
-    let ended: Vec<(String, String)> = sqlx::query_as(END_EXECUTIONS)
-        .bind(text(|e| &e.execution_id))
-        .bind(text(|e| &e.owner))
-        .bind(text(|e| &e.status))
-        .bind(number(|e| e.next_run_at))
-        .bind(text(|e| &e.result))
-        .bind(ends.iter().map(|e| e.output()).collect::<Vec<String>>())
+    let done = sqlx::query(sql::END_EXECUTION)
+        .bind(&end.execution_id)
+        .bind(&end.owner)
+        .bind(&end.status)
+        .bind(end.next_run_at)
+        .bind(&end.result)
+        .bind(end.output())
         .bind(now)
-        .bind(flag(|e| crate::status::is_terminal(&e.status)))
-        .fetch_all(&mut **tx)
+        .bind(crate::status::is_terminal(&end.status))
+        .execute(&mut **tx)
         .await?;
-    Ok(ended.into_iter().collect())
+    Ok(done.rows_affected() == 1)
 }

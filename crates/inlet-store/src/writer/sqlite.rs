@@ -210,19 +210,10 @@ fn receive(tx: &Transaction<'_>, record: &ReceiveRecord) -> Result<Receipt, Stor
     Ok(receipt)
 }
 
-const END_ATTEMPT: &str = "UPDATE execution_attempts SET status = $3, finished_at = $4, exit_code = $5, \
-     http_status = $6, summary = $7, stdout = $8, stderr = $9, stdout_truncated = $10, stderr_truncated = $11 \
-     WHERE execution_id = $1 AND attempt = $2 AND status = 'running'";
-
-const END_EXECUTION: &str = "UPDATE executions SET status = $3, next_run_at = COALESCE($4, next_run_at), \
-     lease_owner = NULL, lease_expires_at = NULL, result = $5, output = $6, updated_at = $7, \
-     finished_at = CASE WHEN $8 THEN $7 ELSE NULL END \
-     WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
-
 fn end_attempt(tx: &Transaction<'_>, end: &AttemptEnd, now: i64) -> Result<bool, StoreError> {
     execute(
         tx,
-        END_ATTEMPT,
+        sql::END_ATTEMPT,
         &[
             &end.execution_id,
             &end.attempt,
@@ -239,7 +230,7 @@ fn end_attempt(tx: &Transaction<'_>, end: &AttemptEnd, now: i64) -> Result<bool,
     )?;
     let ended = execute(
         tx,
-        END_EXECUTION,
+        sql::END_EXECUTION,
         &[
             &end.execution_id,
             &end.owner,
