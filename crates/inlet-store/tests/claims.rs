@@ -305,6 +305,33 @@ fn matched(event_id: &str, exec_id: &str, debounce_key: Option<&str>, next_run_a
 }
 
 #[tokio::test]
+async fn ends_recorded_together_each_learn_whether_their_owner_held_the_lease() {
+    each_backend(|store| async move {
+        action(&store, "t.a", None).await;
+        for id in ["x1", "x2", "x3"] {
+            store.insert_execution(&execution(id, "t.a", 5)).await.unwrap();
+        }
+        let claimed = store.claim_executions(&["w1", "w2", "w3"], 10, 60 * S).await.unwrap();
+        assert_eq!(claimed.len(), 3);
+        let mut failed = end("x3", "w3", 1, "failed");
+        failed.attempt_status = "failed".into();
+        let (first, stranger, third) = tokio::join!(
+            store.end_attempt(end("x1", "w1", 1, "succeeded")),
+            store.end_attempt(end("x2", "w9", 1, "succeeded")),
+            store.end_attempt(failed),
+        );
+        assert_eq!((first.unwrap(), stranger.unwrap(), third.unwrap()), (true, false, true));
+        for (id, status) in [("x1", "succeeded"), ("x2", "running"), ("x3", "failed")] {
+            assert_eq!(store.get_execution(id).await.unwrap().unwrap().status, status, "{id}");
+        }
+        let attempts = store.list_attempts("x3").await.unwrap();
+        assert_eq!(attempts[0].status, "failed");
+        assert_eq!(attempts[0].stdout, "out\n");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn claims_hand_over_the_event_of_each_execution() {
     each_backend(|store| async move {
         action(&store, "t.a", None).await;
