@@ -539,7 +539,7 @@ def count_commands_start():
     out = os.path.join(WORK, "commands.txt")
     argv = ["perf", "stat", "-x,", "-I", "250", "-a", "-e", "sched:sched_process_exec",
             "--filter", 'filename == "/bin/true"', "-o", out]
-    return spawn("count-commands", argv), out, time.time()
+    return spawn("count-commands", argv), out
 
 
 def read_command_counts(out):
@@ -562,7 +562,7 @@ def count_commands_stop(counter, load_seconds, requests):
     start to the last run)."""
     if not counter:
         return None
-    proc, out, started = counter
+    proc, out = counter
     deadline = time.time() + DRAIN_SECONDS
     last_total, last_change = -1, time.time()
     while time.time() < deadline:
@@ -572,6 +572,9 @@ def count_commands_stop(counter, load_seconds, requests):
             last_total, last_change = total, time.time()
         elif total >= requests or time.time() - last_change > 2:
             break
+    if proc.poll() is not None:
+        log(f"counting /bin/true runs failed (perf exited with {proc.returncode}); see count-commands.log")
+        return None
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=60)
     counts = read_command_counts(out)
