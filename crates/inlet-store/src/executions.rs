@@ -198,19 +198,21 @@ pub(crate) const RETURNING_EXECUTION: &str = " RETURNING id, action_ref, rule_re
 /// in the order claims try them: running under a lease that expired (its
 /// worker is gone), then waiting and its time has come, oldest first. SQLite
 /// is told the index: without statistics it prefers a scan and a sort of every
-/// waiting execution.
-const DUE: [(&str, &str, &str); 2] = [
-    (
-        "e.status = 'running' AND e.lease_expires_at < $3",
-        "e.lease_expires_at, e.id",
-        "executions_lease",
-    ),
-    (
-        "e.status IN ('queued', 'retrying') AND e.next_run_at <= $3",
-        "e.next_run_at, e.id",
-        "executions_waiting",
-    ),
-];
+/// waiting execution. `now` is the placeholder of the time in each statement.
+fn due_work(now: &str) -> [(String, &'static str, &'static str); 2] {
+    [
+        (
+            format!("e.status = 'running' AND e.lease_expires_at < {now}"),
+            "e.lease_expires_at, e.id",
+            "executions_lease",
+        ),
+        (
+            format!("e.status IN ('queued', 'retrying') AND e.next_run_at <= {now}"),
+            "e.next_run_at, e.id",
+            "executions_waiting",
+        ),
+    ]
+}
 
 /// Claims under a lease until `$2`, at `$3`, for the owner `owner` names.
 fn claim_set(owner: &str) -> String {
@@ -241,11 +243,11 @@ macro_rules! bind_execution {
     };
 }
 
-/// The claim statements (see `DUE`): `$1` owner, `$2` lease end, `$3` now. On
+/// The claim statements (see `due_work`): `$1` owner, `$2` lease end, `$3` now. On
 /// SQLite one `UPDATE ... WHERE id = (SELECT ...)` claims one execution, and the
 /// single writer serialises claims, so the concurrency count is exact.
 pub(crate) fn sqlite_claim_sql() -> [String; 2] {
-    DUE.map(|(due, order, index)| {
+    due_work("$3").map(|(due, order, index)| {
         format!(
             "{} WHERE id = (SELECT e.id FROM executions e INDEXED BY {index} LEFT JOIN actions a ON a.ref = e.action_ref \
              WHERE {due} AND (a.concurrency IS NULL OR a.concurrency > (SELECT COUNT(*) FROM executions r \
@@ -279,33 +281,38 @@ const INSERT_EXECUTIONS: &str = "INSERT INTO executions (id, action_ref, rule_re
      $9, $9 FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::TEXT[], \
      $8::BIGINT[]) AS u(id, action_ref, rule_ref, event_id, source, max_attempts, params, next_run_at)";
 
+/// Due executions for PostgreSQL claims (see `due_work`), locked for this
+/// transaction (other nodes skip them): `$1` how many, `$2` now.
+static POSTGRES_CANDIDATES: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+    due_work("$2").map(|(due, order, _)| {
+        format!(
+            "SELECT e.id, e.action_ref, a.concurrency FROM executions e \
+             LEFT JOIN actions a ON a.ref = e.action_ref WHERE {due} \
+             ORDER BY {order} LIMIT $1 FOR UPDATE OF e SKIP LOCKED"
+        )
+    })
+});
+
 /// Candidates locked beyond one per owner, for those skipped because their
 /// action is at its concurrency limit.
 const SPARE_CANDIDATES: usize = 32;
 
 /// Claims on PostgreSQL, inside the writer's transaction: one candidate query
-/// per kind of due work for the whole batch, with `FOR UPDATE SKIP LOCKED`
-/// (other nodes skip them), and a per-action advisory lock around the
-/// concurrency check.
+/// per kind of due work for the whole batch, and a per-action advisory lock
+/// around the concurrency check.
 pub(crate) async fn claim_in_postgres(
     tx: &mut Transaction<'_, Postgres>,
     claim: &Claim,
 ) -> Result<Vec<ClaimedExecution>, StoreError> {
     let wanted = (claim.owners.len() + SPARE_CANDIDATES) as i64;
     let mut candidates: Vec<(String, String, Option<i64>)> = Vec::new();
-    for (due, order, _) in DUE {
+    for sql in POSTGRES_CANDIDATES.iter() {
         candidates.extend(
-            // `DUE` names the time `$3` (the claim statements' numbering); here it is `$2`.
-            sqlx::query_as::<_, (String, String, Option<i64>)>(sqlx::AssertSqlSafe(format!(
-                "SELECT e.id, e.action_ref, a.concurrency FROM executions e \
-                 LEFT JOIN actions a ON a.ref = e.action_ref WHERE {} \
-                 ORDER BY {order} LIMIT $1 FOR UPDATE OF e SKIP LOCKED",
-                due.replace("$3", "$2")
-            )))
-            .bind(wanted)
-            .bind(claim.now)
-            .fetch_all(&mut **tx)
-            .await?,
+            sqlx::query_as::<_, (String, String, Option<i64>)>(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(wanted)
+                .bind(claim.now)
+                .fetch_all(&mut **tx)
+                .await?,
         );
     }
     // Which candidate goes to which owner; actions with a concurrency limit
