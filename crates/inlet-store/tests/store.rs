@@ -326,3 +326,51 @@ async fn request_log_is_purged_past_retention() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn under_unbroken_writes_the_sqlite_log_starts_over_instead_of_growing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&inlet_store::test_support::sqlite_url(dir.path()))
+        .await
+        .unwrap();
+    let payload = "x".repeat(2_000);
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(2_500);
+    // Writers that never pause keep a commit going at every moment, so no
+    // checkpoint of the log's own thread ever finds it idle.
+    let mut writers = Vec::new();
+    for w in 0..16 {
+        let (store, payload) = (store.clone(), payload.clone());
+        writers.push(tokio::spawn(async move {
+            let mut written = 0usize;
+            while std::time::Instant::now() < until {
+                let id = format!("{w:02}-{written:06}");
+                let mut event = event(&id, "t.x", None);
+                event.payload = payload.clone();
+                store
+                    .record_request(ReceiveRecord {
+                        event: Some(event),
+                        log: log_row(&id, "t.x"),
+                        key_id: None,
+                    })
+                    .await
+                    .unwrap();
+                written += 1;
+            }
+            written
+        }));
+    }
+    let mut events = 0;
+    for writer in writers {
+        events += writer.await.unwrap();
+    }
+    let log = std::fs::metadata(dir.path().join("inlet.db-wal")).unwrap().len() as usize;
+    let payload_bytes = events * payload.len();
+    store.close().await;
+    assert!(events > 1_000, "only {events} events were written");
+    // Every commit writes its pages to the log (about ten times the payload
+    // here, in small batches): a log that never started over is far larger.
+    assert!(
+        log < payload_bytes,
+        "the log holds {log} bytes after {payload_bytes} bytes of payload: it grew instead of starting over"
+    );
+}
