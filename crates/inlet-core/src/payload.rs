@@ -49,6 +49,60 @@ pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, Payl
     }
 }
 
+/// Checks that a JSON body (already known to be UTF-8) is one valid JSON value
+/// without building it (a body stored as received needs no value); refuses
+/// what [`parse_body`] refuses.
+pub fn check_json(body: &str) -> Result<(), PayloadError> {
+    serde_json::from_str::<Visited>(body)
+        .map(drop)
+        .map_err(|e| PayloadError::Json(e.to_string()))
+}
+
+/// Any JSON value, visited and dropped. Unlike serde's `IgnoredAny`, which
+/// skips over numbers, it has every number parsed, so that one out of range is
+/// refused as it is when a value is built; strings are not copied.
+struct Visited;
+
+impl<'de> serde::Deserialize<'de> for Visited {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(Visited)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Visited {
+    type Value = Visited;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Visited, E> {
+        Ok(Visited)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Visited, E> {
+        Ok(Visited)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Visited, E> {
+        Ok(Visited)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Visited, E> {
+        Ok(Visited)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Visited, E> {
+        Ok(Visited)
+    }
+    fn visit_unit<E>(self) -> Result<Visited, E> {
+        Ok(Visited)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<Visited, A::Error> {
+        while items.next_element::<Visited>()?.is_some() {}
+        Ok(Visited)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut entries: A) -> Result<Visited, A::Error> {
+        while entries.next_entry::<Visited, Visited>()?.is_some() {}
+        Ok(Visited)
+    }
+}
+
 /// A urlencoded form (or query string) as a JSON object; a repeated name becomes an array.
 pub fn parse_form(body: &[u8]) -> Result<Value, PayloadError> {
     std::str::from_utf8(body).map_err(|_| PayloadError::Form)?;
@@ -93,6 +147,37 @@ mod tests {
         assert_eq!(v, json!({"a": 1}));
         assert!(parse_body(Some("application/json"), b"{bad").is_err());
         assert!(parse_body(Some("application/vnd.github+json"), b"[1]").is_ok());
+    }
+
+    #[test]
+    fn checked_json_is_refused_exactly_where_parsing_is() {
+        let bodies = [
+            r#"{"a":[1,2,{"b":null}],"c":"\u00e9"}"#,
+            " [1] ",
+            "{bad",
+            "{} x",
+            "",
+            r#"{"a":1,}"#,
+            "1e999",
+            r#"{"n":[-1e999]}"#,
+            "18446744073709551616",
+            "-9223372036854775809",
+            "1.5e308",
+            r#""\ud800""#,
+            r#""\ud83d\ude00""#,
+            "\"\u{1}\"",
+        ];
+        for body in bodies {
+            // The messages may word a fault differently; the verdict is the same.
+            let parsed = parse_body(Some("application/json"), body.as_bytes());
+            assert_eq!(check_json(body).is_ok(), parsed.is_ok(), "{body}");
+        }
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert!(parse_body(Some("application/json"), deep.as_bytes()).is_err());
+        assert!(
+            check_json(&deep).is_err(),
+            "nesting beyond serde_json's limit is refused"
+        );
     }
 
     #[test]

@@ -275,6 +275,10 @@ async fn oversized_and_malformed_bodies_leave_a_log_row_but_no_event() {
         assert_eq!(malformed.status(), 400);
         let body: Value = malformed.json().await.unwrap();
         assert_eq!(body["error"]["code"], "invalid_payload");
+        // Stored as received, but still read as a whole: a number no JSON
+        // value can hold is refused like any other malformed body.
+        let out_of_range = s.send(&url, "application/json", r#"{"n":[1e999]}"#).await;
+        assert_eq!(out_of_range.status(), 400);
 
         assert!(s.events("github.push").await.is_empty());
         let outcomes: Vec<String> = s
@@ -283,7 +287,7 @@ async fn oversized_and_malformed_bodies_leave_a_log_row_but_no_event() {
             .iter()
             .map(|l| l["outcome"].as_str().unwrap().to_owned())
             .collect();
-        assert_eq!(outcomes, ["invalid_payload", "too_large", "too_large"]);
+        assert_eq!(outcomes, ["invalid_payload", "invalid_payload", "too_large", "too_large"]);
 
         let exactly_limit = format!("{{\"a\":\"{}\"}}", "y".repeat(1024 * 1024 - 8));
         assert_eq!(s.send(&url, "application/json", exactly_limit).await.status(), 200);

@@ -19,7 +19,7 @@ use inlet_core::expr::Context;
 use inlet_core::keys::WebhookKey;
 use inlet_core::net::any_contains;
 use inlet_core::outcome::Outcome;
-use inlet_core::payload::{BodyKind, parse_body, parse_form};
+use inlet_core::payload::{BodyKind, check_json, parse_body, parse_form};
 use inlet_core::redact::{REDACTED, is_credential_header};
 use inlet_core::verify::{Rejection, SignedRequest};
 use inlet_store::{NewEvent, ReceiveRecord, RequestLogRow};
@@ -249,62 +249,90 @@ async fn check(
         return Err(Answer::new(outcome, rejection.message()).with_body(raw));
     }
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let payload = match parse_body(content_type, &raw) {
-        Ok(payload) => payload,
+    // A JSON body that no mapping changes is stored as received: serialising
+    // the parsed value again would cost time and could only lose detail
+    // (number precision). With no schema to check either, it is only checked,
+    // never built into a value.
+    let kept_text = (target.shaping.passes_through()
+        && !raw.is_empty()
+        && matches!(BodyKind::from_content_type(content_type), BodyKind::Json))
+    .then(|| std::str::from_utf8(&raw).ok())
+    .flatten();
+    let body = match kept_text {
+        Some(text) if !target.shaping.reads_payload() => check_json(text).map(|()| CheckedBody::AsReceived(text)),
+        _ => parse_body(content_type, &raw).map(CheckedBody::Parsed),
+    };
+    let body = match body {
+        Ok(body) => body,
         Err(err) => return Err(Answer::new(Outcome::InvalidPayload, err.to_string()).with_body(raw)),
     };
     let mut delivery_id = None;
     if let Some(verifier) = &target.verifier {
         let request = signed(&raw);
-        if let Some(reply) = verifier.handshake(&request, Some(&payload)) {
+        // Given no parsed body, a scheme that reads it (a handshake, a delivery
+        // id in the body) parses it itself.
+        if let Some(reply) = verifier.handshake(&request, body.value()) {
             return Ok(Accepted::Handshake {
                 reply: (StatusCode::OK, Json(reply)).into_response(),
                 raw,
             });
         }
-        if let Some(text) = verifier.handshake_text(&request, Some(&payload)) {
+        if let Some(text) = verifier.handshake_text(&request, body.value()) {
             return Ok(Accepted::Handshake {
                 reply: (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], text).into_response(),
                 raw,
             });
         }
         if settings.dedup {
-            delivery_id = verifier.delivery_id(&request, Some(&payload));
+            delivery_id = verifier.delivery_id(&request, body.value());
         }
     }
-    let shaped = target.shaping.apply(payload, |payload| {
-        Context::new(payload)
-            .with_headers(
-                parts
-                    .headers
-                    .iter()
-                    .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?))),
-            )
-            .with_query(query.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .with_meta(&json!({
-                "trigger": target.trigger_ref,
-                "source_ip": reception.source_ip.to_string(),
-                "received_at": rfc3339(reception.received_at),
-            }))
-    });
-    let payload = match shaped {
-        Ok(payload) => payload,
-        Err(message) => return Err(Answer::new(Outcome::SchemaMismatch, message).with_body(raw)),
-    };
-    // A JSON body kept as it is is stored as received: serialising the parsed
-    // value again would cost time and could only lose detail (number precision).
-    let stored_as_received = target.shaping.passes_through()
-        && !raw.is_empty()
-        && matches!(BodyKind::from_content_type(content_type), BodyKind::Json);
-    let payload = match stored_as_received.then(|| std::str::from_utf8(&raw).ok()).flatten() {
-        Some(text) => text.to_owned(),
-        None => payload.to_string(),
+    let payload = match body {
+        CheckedBody::AsReceived(text) => text.to_owned(),
+        CheckedBody::Parsed(payload) => {
+            let shaped = target.shaping.apply(payload, |payload| {
+                Context::new(payload)
+                    .with_headers(
+                        parts
+                            .headers
+                            .iter()
+                            .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?))),
+                    )
+                    .with_query(query.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .with_meta(&json!({
+                        "trigger": target.trigger_ref,
+                        "source_ip": reception.source_ip.to_string(),
+                        "received_at": rfc3339(reception.received_at),
+                    }))
+            });
+            match (shaped, kept_text) {
+                (Ok(_), Some(text)) => text.to_owned(),
+                (Ok(payload), None) => payload.to_string(),
+                (Err(message), _) => return Err(Answer::new(Outcome::SchemaMismatch, message).with_body(raw)),
+            }
+        }
     };
     Ok(Accepted::Event {
         payload,
         raw,
         delivery_id,
     })
+}
+
+/// A request body on its way to becoming an event's payload.
+enum CheckedBody<'a> {
+    /// JSON that nothing reads, checked and stored as received.
+    AsReceived(&'a str),
+    Parsed(Value),
+}
+
+impl CheckedBody<'_> {
+    fn value(&self) -> Option<&Value> {
+        match self {
+            CheckedBody::AsReceived(_) => None,
+            CheckedBody::Parsed(value) => Some(value),
+        }
+    }
 }
 
 fn signed_request<'a>(

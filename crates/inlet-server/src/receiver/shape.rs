@@ -28,6 +28,11 @@ impl Shaping {
         self.mapping.is_pass_through()
     }
 
+    /// Whether the payload is read at all (a schema to check or a mapping).
+    pub fn reads_payload(&self) -> bool {
+        self.schema.is_some() || !self.passes_through()
+    }
+
     /// The event payload, or why the body is refused (a `schema_mismatch`).
     /// `context` builds the template context, only for mappings that use it.
     pub fn apply(&self, payload: Value, context: impl FnOnce(&Value) -> Context) -> Result<Value, String> {
