@@ -322,10 +322,14 @@ class Postgres:
         if r.returncode != 0:
             fail(f"initdb: {r.stderr}")
         self.port = free_port()
-        # Durable defaults (fsync on, synchronous_commit on); a few more connections.
-        self.proc = spawn("postgres", [os.path.join(bindir, "postgres"), "-D", self.dir, "-p", str(self.port),
-                                       "-k", self.sock, "-c", "listen_addresses=127.0.0.1",
-                                       "-c", "max_connections=100"], user=user)
+        # Durable defaults (fsync on, synchronous_commit on); a few more connections;
+        # BENCH_POSTGRES_SETTINGS adds more ("name=value name=value").
+        settings = ["listen_addresses=127.0.0.1", "max_connections=100"]
+        settings += os.environ.get("BENCH_POSTGRES_SETTINGS", "").split()
+        argv = [os.path.join(bindir, "postgres"), "-D", self.dir, "-p", str(self.port), "-k", self.sock]
+        for setting in settings:
+            argv += ["-c", setting]
+        self.proc = spawn("postgres", argv, user=user)
         wait_port(self.port, self.proc, "postgres")
         for _ in range(100):
             if self.psql("SELECT 1", check=False) == "1":
