@@ -287,7 +287,10 @@ async fn oversized_and_malformed_bodies_leave_a_log_row_but_no_event() {
             .iter()
             .map(|l| l["outcome"].as_str().unwrap().to_owned())
             .collect();
-        assert_eq!(outcomes, ["invalid_payload", "invalid_payload", "too_large", "too_large"]);
+        assert_eq!(
+            outcomes,
+            ["invalid_payload", "invalid_payload", "too_large", "too_large"]
+        );
 
         let exactly_limit = format!("{{\"a\":\"{}\"}}", "y".repeat(1024 * 1024 - 8));
         assert_eq!(s.send(&url, "application/json", exactly_limit).await.status(), 200);
