@@ -64,9 +64,42 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// writer stops.
 fn checkpoint_until(conn: Connection, writer_gone: std::sync::mpsc::Receiver<()>, caught_up: &AtomicBool) {
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = writer_gone.recv_timeout(CHECKPOINT_EVERY) {
-        match checkpoint(&conn) {
+        match checkpoint(&conn).and_then(|()| sync_database(&conn)) {
             Ok(()) => caught_up.store(true, Ordering::Release),
             Err(err) => tracing::warn!(error = %err, "WAL checkpoint failed; retrying"),
+        }
+    }
+}
+
+/// Flushes the database file to disk. SQLite does so itself only after a
+/// checkpoint that copied the whole log, which beside a busy writer is the
+/// writer's own (`LogReuse`): it would flush every page this thread copied
+/// since the last one, several milliseconds with every request waiting.
+/// Done here, the writer's flush has only its last few pages to write.
+fn sync_database(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::ffi;
+    let failed = |code| rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some("cannot sync the database".into()));
+    let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+    // SAFETY: the connection's handle is valid while `conn` is borrowed and
+    // only this thread uses it; FILE_POINTER writes the main database's file
+    // object (owned by the connection, open as long as it is) into `file`,
+    // whose methods SQLite allows to be called from the connection's thread.
+    unsafe {
+        let code = ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            ffi::SQLITE_FCNTL_FILE_POINTER,
+            (&raw mut file).cast(),
+        );
+        if code != ffi::SQLITE_OK {
+            return Err(failed(code));
+        }
+        let Some(sync) = file.as_ref().and_then(|f| f.pMethods.as_ref()).and_then(|m| m.xSync) else {
+            return Err(failed(ffi::SQLITE_MISUSE));
+        };
+        match sync(file, ffi::SQLITE_SYNC_NORMAL) {
+            ffi::SQLITE_OK => Ok(()),
+            code => Err(failed(code)),
         }
     }
 }
