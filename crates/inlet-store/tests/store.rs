@@ -287,6 +287,58 @@ async fn concurrent_duplicate_deliveries_make_one_event() {
 }
 
 #[tokio::test]
+async fn a_received_request_marks_its_key_used() {
+    each_backend(|store| async move {
+        store.create_trigger(&trigger("a.b")).await.unwrap();
+        let key = store.enable_webhook("a.b", "{}", &key("k1", 1)).await.unwrap();
+        assert_eq!(store.webhook_usage("a.b").await.unwrap(), (0, None));
+        store
+            .record_request(ReceiveRecord {
+                event: Some(event("e1", "a.b", None)),
+                log: log_row("l1", "a.b"),
+                key_id: Some(key.id),
+            })
+            .await
+            .unwrap();
+        let (events, last_used_at) = store.webhook_usage("a.b").await.unwrap();
+        assert_eq!(events, 1);
+        assert!(last_used_at.is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_postgres_writer_carries_on_when_the_server_closes_its_connection() {
+    use sqlx::Connection;
+    let Some(url) = inlet_store::test_support::fresh_postgres_database().await else {
+        return;
+    };
+    let store = Store::open(&url).await.unwrap();
+    let record = |id: &str| ReceiveRecord {
+        event: Some(event(id, "a.b", None)),
+        log: log_row(id, "a.b"),
+        key_id: None,
+    };
+    store.record_request(record("e1")).await.unwrap();
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    let closed: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(!closed.is_empty(), "the store's connections were found");
+    let receipt = store
+        .record_request(record("e2"))
+        .await
+        .expect("committed on a new connection");
+    assert_eq!(receipt.event_id.as_deref(), Some("e2"));
+    assert_eq!(store.webhook_usage("a.b").await.unwrap().0, 2);
+    store.close().await;
+}
+
+#[tokio::test]
 async fn tokens_are_found_by_digest_until_revoked() {
     each_backend(|store| async move {
         store.create_token("t1", "admin", &[9; 32], "inlet_ab").await.unwrap();

@@ -5,7 +5,8 @@ use super::{
     Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, settle, settle_alone, stored_body, take_batch,
 };
 use crate::{NewEvent, RequestLogRow, StoreError, sql};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgPool, Postgres, Transaction};
 use std::collections::HashMap;
 use tokio::sync::mpsc;
 
@@ -20,7 +21,9 @@ const INSERT_EVENTS: &str = concat!(
      ON CONFLICT (trigger_ref, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING RETURNING id, processed"
 );
 
-const INSERT_LOGS: &str = "INSERT INTO request_log (id, trigger_ref, key_prefix, received_at, source_ip, method, \
+// The keys' `last_used_at` rides along, saving the batch a round trip.
+const INSERT_LOGS: &str = "WITH used AS (UPDATE webhook_keys SET last_used_at = $18 WHERE id = ANY($19)) \
+     INSERT INTO request_log (id, trigger_ref, key_prefix, received_at, source_ip, method, \
      path, query, headers, body, body_truncated, outcome, status_code, message, processing_us, event_id, \
      body_in_event) \
      SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], \
@@ -32,6 +35,7 @@ const INSERT_LOGS: &str = "INSERT INTO request_log (id, trigger_ref, key_prefix,
 const COALESCE_TURNS: usize = 2;
 
 pub(super) async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
+    let mut held = None;
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut shutdown_waiters = Vec::new();
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
@@ -51,9 +55,9 @@ pub(super) async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
         if batch.is_empty() {
             continue;
         }
-        let all = commit(&pool, &batch).await;
+        let all = commit(&pool, &mut held, &batch).await;
         for write in settle(batch, all) {
-            let alone = commit(&pool, std::slice::from_ref(&write))
+            let alone = commit(&pool, &mut held, std::slice::from_ref(&write))
                 .await
                 .map(|mut d| d.remove(0));
             settle_alone(write, alone);
@@ -64,9 +68,48 @@ pub(super) async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// One transaction for the batch; results in the batch's order.
-async fn commit(pool: &PgPool, batch: &[Write]) -> Result<Vec<Done>, StoreError> {
-    let mut tx = pool.begin().await?;
+/// One transaction for the batch, on the connection the writer holds; results
+/// in the batch's order.
+///
+/// The writer keeps its connection between batches because the pool pings a
+/// connection when it is taken and again when it is given back: two more round
+/// trips for every batch. So a connection the server closed since the last
+/// batch is found only by the batch failing: it goes back to the pool (which
+/// closes it) and the batch is tried once more on a connection the pool has
+/// just tested.
+async fn commit(
+    pool: &PgPool,
+    held: &mut Option<PoolConnection<Postgres>>,
+    batch: &[Write],
+) -> Result<Vec<Done>, StoreError> {
+    let reused = held.is_some();
+    match commit_held(pool, held, batch).await {
+        Err(err) if reused => {
+            tracing::debug!(error = %err, "batch failed on the writer's connection; trying a fresh one");
+            commit_held(pool, held, batch).await
+        }
+        result => result,
+    }
+}
+
+async fn commit_held(
+    pool: &PgPool,
+    held: &mut Option<PoolConnection<Postgres>>,
+    batch: &[Write],
+) -> Result<Vec<Done>, StoreError> {
+    let conn = match held {
+        Some(conn) => conn,
+        None => held.insert(pool.acquire().await?),
+    };
+    let result = commit_on(conn, batch).await;
+    if result.is_err() {
+        *held = None;
+    }
+    result
+}
+
+async fn commit_on(conn: &mut PoolConnection<Postgres>, batch: &[Write]) -> Result<Vec<Done>, StoreError> {
+    let mut tx = conn.begin().await?;
     let records: Vec<&ReceiveRecord> = batch
         .iter()
         .filter_map(|w| match w {
@@ -91,8 +134,8 @@ async fn commit(pool: &PgPool, batch: &[Write]) -> Result<Vec<Done>, StoreError>
 }
 
 /// Received requests with one statement per table: the events (duplicates of
-/// a stored delivery id are skipped by the unique index and reported), the
-/// request-log rows, the keys' `last_used_at`.
+/// a stored delivery id are skipped by the unique index and reported), then
+/// the request-log rows with the keys' `last_used_at`.
 async fn receive(tx: &mut Transaction<'_, Postgres>, records: &[&ReceiveRecord]) -> Result<Vec<Receipt>, StoreError> {
     if records.is_empty() {
         return Ok(Vec::new());
@@ -144,41 +187,34 @@ async fn receive(tx: &mut Transaction<'_, Postgres>, records: &[&ReceiveRecord])
         logs.push(log);
         receipts.push(receipt);
     }
-    if !logs.is_empty() {
-        let text = |f: fn(&RequestLogRow) -> &str| logs.iter().map(|l| f(l)).collect::<Vec<&str>>();
-        let maybe = |f: fn(&RequestLogRow) -> Option<&str>| logs.iter().map(|l| f(l)).collect::<Vec<_>>();
-        let number = |f: fn(&RequestLogRow) -> i64| logs.iter().map(|l| f(l)).collect::<Vec<i64>>();
-        sqlx::query(INSERT_LOGS)
-            .bind(text(|l| &l.id))
-            .bind(maybe(|l| l.trigger_ref.as_deref()))
-            .bind(maybe(|l| l.key_prefix.as_deref()))
-            .bind(number(|l| l.received_at))
-            .bind(text(|l| &l.source_ip))
-            .bind(text(|l| &l.method))
-            .bind(text(|l| &l.path))
-            .bind(text(|l| &l.query))
-            .bind(text(|l| &l.headers))
-            .bind(bodies.iter().map(|(body, _)| *body).collect::<Vec<&[u8]>>())
-            .bind(logs.iter().map(|l| l.body_truncated).collect::<Vec<bool>>())
-            .bind(text(|l| &l.outcome))
-            .bind(number(|l| l.status_code))
-            .bind(text(|l| &l.message))
-            .bind(number(|l| l.processing_us))
-            .bind(maybe(|l| l.event_id.as_deref()))
-            .bind(bodies.iter().map(|(_, in_event)| *in_event).collect::<Vec<bool>>())
-            .execute(&mut **tx)
-            .await?;
-    }
     let mut used_keys: Vec<&str> = records.iter().filter_map(|r| r.key_id.as_deref()).collect();
     used_keys.sort_unstable();
     used_keys.dedup();
-    if !used_keys.is_empty() {
-        sqlx::query("UPDATE webhook_keys SET last_used_at = $1 WHERE id = ANY($2)")
-            .bind(now)
-            .bind(used_keys)
-            .execute(&mut **tx)
-            .await?;
-    }
+    let text = |f: fn(&RequestLogRow) -> &str| logs.iter().map(|l| f(l)).collect::<Vec<&str>>();
+    let maybe = |f: fn(&RequestLogRow) -> Option<&str>| logs.iter().map(|l| f(l)).collect::<Vec<_>>();
+    let number = |f: fn(&RequestLogRow) -> i64| logs.iter().map(|l| f(l)).collect::<Vec<i64>>();
+    sqlx::query(INSERT_LOGS)
+        .bind(text(|l| &l.id))
+        .bind(maybe(|l| l.trigger_ref.as_deref()))
+        .bind(maybe(|l| l.key_prefix.as_deref()))
+        .bind(number(|l| l.received_at))
+        .bind(text(|l| &l.source_ip))
+        .bind(text(|l| &l.method))
+        .bind(text(|l| &l.path))
+        .bind(text(|l| &l.query))
+        .bind(text(|l| &l.headers))
+        .bind(bodies.iter().map(|(body, _)| *body).collect::<Vec<&[u8]>>())
+        .bind(logs.iter().map(|l| l.body_truncated).collect::<Vec<bool>>())
+        .bind(text(|l| &l.outcome))
+        .bind(number(|l| l.status_code))
+        .bind(text(|l| &l.message))
+        .bind(number(|l| l.processing_us))
+        .bind(maybe(|l| l.event_id.as_deref()))
+        .bind(bodies.iter().map(|(_, in_event)| *in_event).collect::<Vec<bool>>())
+        .bind(now)
+        .bind(used_keys)
+        .execute(&mut **tx)
+        .await?;
     Ok(receipts)
 }
 
