@@ -257,10 +257,14 @@ async fn concurrent_duplicate_deliveries_make_one_event() {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 let id = format!("e{i:03}");
+                let event = event(&id, "a.b", Some("delivery-1"));
+                let mut log = log_row(&id, "a.b");
+                log.body = event.payload.clone().into_bytes();
+                log.event_id = Some(id.clone());
                 store
                     .record_request(ReceiveRecord {
-                        event: Some(event(&id, "a.b", Some("delivery-1"))),
-                        log: log_row(&id, "a.b"),
+                        event: Some(event),
+                        log,
                         key_id: None,
                     })
                     .await
@@ -282,6 +286,11 @@ async fn concurrent_duplicate_deliveries_make_one_event() {
             .await
             .unwrap();
         assert_eq!(logs.iter().filter(|l| l.outcome == "duplicate").count(), 19);
+        for log in &logs {
+            assert_eq!(log.event_id, first, "{} points at the one event", log.id);
+            let read = store.get_request_log(&log.id).await.unwrap().unwrap();
+            assert_eq!(read.body, br#"{"a":1}"#, "{} keeps its body", log.id);
+        }
     })
     .await;
 }

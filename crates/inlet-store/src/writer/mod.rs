@@ -112,11 +112,16 @@ pub(crate) fn spawn(backend: &Backend, sqlite_file: Option<PathBuf>) -> Result<(
     Ok((WriterHandle { tx }, task))
 }
 
+/// What a request-log row says of a request whose event repeats a stored
+/// delivery id.
+const DUPLICATE_OUTCOME: &str = "duplicate";
+const DUPLICATE_MESSAGE: &str = "delivery already received; no new event was created";
+
 /// A received event whose delivery id was stored before: its log row says so
 /// and points at the earlier event.
 fn duplicate(log: &mut crate::RequestLogRow, existing: String) -> Receipt {
-    log.outcome = "duplicate".into();
-    log.message = "delivery already received; no new event was created".into();
+    log.outcome = DUPLICATE_OUTCOME.into();
+    log.message = DUPLICATE_MESSAGE.into();
     log.event_id = Some(existing.clone());
     Receipt {
         event_id: Some(existing),
@@ -125,21 +130,27 @@ fn duplicate(log: &mut crate::RequestLogRow, existing: String) -> Receipt {
     }
 }
 
-/// The body a request-log row stores, and whether it is left to the row's event
-/// instead: the accepted request of a new event whose payload is its body,
-/// byte for byte (the usual JSON webhook), keeps no second copy.
-fn stored_body<'a>(record: &'a ReceiveRecord, receipt: &Receipt) -> (&'a [u8], bool) {
+/// Whether an accepted request's body is its event's payload, byte for byte
+/// (the usual JSON webhook): then, unless the event turns out to repeat a
+/// stored delivery, its log row keeps no second copy of the body.
+fn body_is_payload(record: &ReceiveRecord) -> bool {
     let log = &record.log;
-    let in_event = match (&record.event, &receipt.event_id) {
-        (Some(event), Some(id)) => {
-            !receipt.duplicate
-                && !log.body_truncated
-                && log.event_id.as_ref() == Some(id)
-                && event.payload.as_bytes() == log.body.as_slice()
-        }
-        _ => false,
-    };
-    if in_event { (&[], true) } else { (&log.body, false) }
+    record.event.as_ref().is_some_and(|event| {
+        !log.body_truncated
+            && log.event_id.as_deref() == Some(event.id.as_str())
+            && event.payload.as_bytes() == log.body.as_slice()
+    })
+}
+
+/// The body a request-log row stores, and whether it is left to the row's
+/// event instead (see `body_is_payload`).
+fn stored_body<'a>(record: &'a ReceiveRecord, receipt: &Receipt) -> (&'a [u8], bool) {
+    let in_event = !receipt.duplicate && receipt.event_id.is_some() && body_is_payload(record);
+    if in_event {
+        (&[], true)
+    } else {
+        (&record.log.body, false)
+    }
 }
 
 /// Splits queued jobs into the writes of one batch and the shutdown waiters

@@ -1,34 +1,60 @@
-//! The PostgreSQL writer: a task on the runtime; each batch is one
-//! transaction with one multi-row statement per table for received requests.
+//! The PostgreSQL writer: a task on the runtime. A batch of received requests
+//! is one statement, which is its own transaction; a batch with engine writes
+//! in it is one transaction.
 
 use super::{
-    Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, settle, settle_alone, stored_body, take_batch,
+    DUPLICATE_MESSAGE, DUPLICATE_OUTCOME, Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, body_is_payload, settle,
+    settle_alone, take_batch,
 };
-use crate::{NewEvent, RequestLogRow, StoreError, sql};
+use crate::{StoreError, sql};
 use sqlx::pool::PoolConnection;
-use sqlx::{Connection, PgPool, Postgres, Transaction};
-use std::collections::HashMap;
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
+use std::collections::HashSet;
 use tokio::sync::mpsc;
 
-// One statement text per table whatever the batch's size (columns as arrays),
-// so PostgreSQL parses and plans each once per connection.
-const INSERT_EVENTS: &str = concat!(
-    "INSERT INTO events (id, trigger_ref, payload, metadata, source, delivery_id, created_at, processed) \
-     SELECT u.*, ",
+// Received requests in one statement, so that a batch of them costs a single
+// round trip and its commit. The statement's text is the same whatever the
+// batch's size (columns as arrays): PostgreSQL parses and plans it once per
+// connection.
+//
+// A delivery id already stored makes `ON CONFLICT` return the stored event
+// (a no-op update: `DO NOTHING` returns nothing, and a second look from this
+// statement's snapshot would miss an event committed meanwhile by another
+// node). Only the first of a batch's requests with one delivery id is offered
+// as an event (`first`); the others are matched to its outcome by delivery id.
+// A log row whose body is its event's payload keeps no copy of it (`in_event`)
+// unless its event turns out to be a duplicate; such a row's body is sent as
+// NULL, since the payload beside it is the same bytes.
+const RECEIVE: &str = concat!(
+    "WITH used AS (UPDATE webhook_keys SET last_used_at = $26 WHERE id = ANY($27)), \
+     r AS (SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[], $6::TEXT[], \
+       $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::BYTEA[], $11::BOOLEAN[], $12::TEXT[], $13::BIGINT[], $14::TEXT[], \
+       $15::BIGINT[], $16::TEXT[], $17::BOOLEAN[], $18::TEXT[], $19::TEXT[], $20::TEXT[], $21::TEXT[], \
+       $22::TEXT[], $23::TEXT[], $24::BIGINT[], $25::BOOLEAN[]) WITH ORDINALITY \
+       AS r(log_id, trigger_ref, key_prefix, received_at, source_ip, method, path, query, headers, body, \
+       body_truncated, outcome, status_code, message, processing_us, log_event_id, in_event, \
+       event_id, event_trigger_ref, payload, metadata, source, delivery_id, created_at, first, ord)), \
+     ev AS (INSERT INTO events (id, trigger_ref, payload, metadata, source, delivery_id, created_at, processed) \
+       SELECT event_id, event_trigger_ref, payload, metadata, source, delivery_id, created_at, ",
     crate::events::no_enabled_rule!(),
-    "u.trigger_ref) FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], \
-     $7::BIGINT[]) AS u(id, trigger_ref, payload, metadata, source, delivery_id, created_at) \
-     ON CONFLICT (trigger_ref, delivery_id) WHERE delivery_id IS NOT NULL DO NOTHING RETURNING id, processed"
+    "r.event_trigger_ref) FROM r WHERE first \
+       ON CONFLICT (trigger_ref, delivery_id) WHERE delivery_id IS NOT NULL DO UPDATE SET source = events.source \
+       RETURNING id, trigger_ref, delivery_id, processed), \
+     res AS (SELECT r.*, COALESCE(by_id.id, by_delivery.id) AS stored_id, \
+         COALESCE(by_id.processed, by_delivery.processed) AS processed, \
+         r.event_id IS NOT NULL AND r.event_id IS DISTINCT FROM COALESCE(by_id.id, by_delivery.id) AS dup \
+       FROM r LEFT JOIN ev by_id ON by_id.id = r.event_id \
+       LEFT JOIN ev by_delivery ON by_id.id IS NULL AND by_delivery.trigger_ref = r.event_trigger_ref \
+         AND by_delivery.delivery_id = r.delivery_id), \
+     logs AS (INSERT INTO request_log (id, trigger_ref, key_prefix, received_at, source_ip, method, path, query, \
+         headers, body, body_truncated, outcome, status_code, message, processing_us, event_id, body_in_event) \
+       SELECT log_id, trigger_ref, key_prefix, received_at, source_ip, method, path, query, headers, \
+         CASE WHEN in_event AND NOT dup THEN ''::BYTEA ELSE COALESCE(body, convert_to(payload, 'UTF8')) END, \
+         body_truncated, CASE WHEN dup THEN $28 ELSE outcome END, status_code, \
+         CASE WHEN dup THEN $29 ELSE message END, processing_us, \
+         CASE WHEN dup THEN stored_id ELSE log_event_id END, in_event AND NOT dup FROM res) \
+     SELECT stored_id, processed FROM res ORDER BY ord"
 );
-
-// The keys' `last_used_at` rides along, saving the batch a round trip.
-const INSERT_LOGS: &str = "WITH used AS (UPDATE webhook_keys SET last_used_at = $18 WHERE id = ANY($19)) \
-     INSERT INTO request_log (id, trigger_ref, key_prefix, received_at, source_ip, method, \
-     path, query, headers, body, body_truncated, outcome, status_code, message, processing_us, event_id, \
-     body_in_event) \
-     SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], \
-     $8::TEXT[], $9::TEXT[], $10::BYTEA[], $11::BOOLEAN[], $12::TEXT[], $13::BIGINT[], $14::TEXT[], $15::BIGINT[], \
-     $16::TEXT[], $17::BOOLEAN[])";
 
 /// Requests woken together reach the queue a moment apart: this many
 /// scheduler turns let them join one commit rather than wait for the next.
@@ -108,8 +134,7 @@ async fn commit_held(
     result
 }
 
-async fn commit_on(conn: &mut PoolConnection<Postgres>, batch: &[Write]) -> Result<Vec<Done>, StoreError> {
-    let mut tx = conn.begin().await?;
+async fn commit_on(conn: &mut PgConnection, batch: &[Write]) -> Result<Vec<Done>, StoreError> {
     let records: Vec<&ReceiveRecord> = batch
         .iter()
         .filter_map(|w| match w {
@@ -117,6 +142,11 @@ async fn commit_on(conn: &mut PoolConnection<Postgres>, batch: &[Write]) -> Resu
             _ => None,
         })
         .collect();
+    if records.len() == batch.len() {
+        let receipts = receive(conn, &records).await?;
+        return Ok(receipts.into_iter().map(Done::Receipt).collect());
+    }
+    let mut tx = conn.begin().await?;
     let mut receipts = receive(&mut tx, &records).await?.into_iter();
     let mut done = Vec::with_capacity(batch.len());
     for write in batch {
@@ -133,89 +163,114 @@ async fn commit_on(conn: &mut PoolConnection<Postgres>, batch: &[Write]) -> Resu
     Ok(done)
 }
 
-/// Received requests with one statement per table: the events (duplicates of
-/// a stored delivery id are skipped by the unique index and reported), then
-/// the request-log rows with the keys' `last_used_at`.
-async fn receive(tx: &mut Transaction<'_, Postgres>, records: &[&ReceiveRecord]) -> Result<Vec<Receipt>, StoreError> {
+/// Received requests, in one statement (`RECEIVE`): their events, their
+/// request-log rows and the keys' `last_used_at`.
+async fn receive(conn: &mut PgConnection, records: &[&ReceiveRecord]) -> Result<Vec<Receipt>, StoreError> {
     if records.is_empty() {
         return Ok(Vec::new());
     }
-    let now = inlet_core::clock::now_micros();
-    let events: Vec<&NewEvent> = records.iter().filter_map(|r| r.event.as_ref()).collect();
-    // New events' ids, with whether each was stored already processed.
-    let mut inserted: HashMap<String, bool> = HashMap::with_capacity(events.len());
-    if !events.is_empty() {
-        let column = |f: fn(&NewEvent) -> &str| events.iter().map(|e| f(e)).collect::<Vec<&str>>();
-        let rows: Vec<(String, bool)> = sqlx::query_as(INSERT_EVENTS)
-            .bind(column(|e| &e.id))
-            .bind(column(|e| &e.trigger_ref))
-            .bind(column(|e| &e.payload))
-            .bind(column(|e| &e.metadata))
-            .bind(column(|e| &e.source))
-            .bind(events.iter().map(|e| e.delivery_id.as_deref()).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.created_at).collect::<Vec<_>>())
-            .fetch_all(&mut **tx)
-            .await?;
-        inserted.extend(rows);
-    }
-    let mut receipts = Vec::with_capacity(records.len());
-    let mut logs: Vec<std::borrow::Cow<'_, crate::RequestLogRow>> = Vec::with_capacity(records.len());
-    let mut bodies: Vec<(&[u8], bool)> = Vec::with_capacity(records.len());
-    for record in records {
-        let mut log = std::borrow::Cow::Borrowed(&record.log);
-        let receipt = match &record.event {
-            None => Receipt {
-                event_id: None,
-                duplicate: false,
-                awaits_rules: false,
+    let mut offered = HashSet::new();
+    let first: Vec<bool> = records
+        .iter()
+        .map(|r| match &r.event {
+            Some(event) => match &event.delivery_id {
+                Some(delivery) => offered.insert((event.trigger_ref.as_str(), delivery.as_str())),
+                None => true,
             },
-            Some(event) if inserted.contains_key(&event.id) => Receipt {
-                event_id: Some(event.id.clone()),
-                duplicate: false,
-                awaits_rules: !inserted[&event.id],
-            },
-            Some(event) => {
-                let (existing,): (String,) = sqlx::query_as(sql::EXISTING_DELIVERY)
-                    .bind(&event.trigger_ref)
-                    .bind(&event.delivery_id)
-                    .fetch_one(&mut **tx)
-                    .await?;
-                duplicate(log.to_mut(), existing)
-            }
-        };
-        bodies.push(stored_body(record, &receipt));
-        logs.push(log);
-        receipts.push(receipt);
-    }
+            None => false,
+        })
+        .collect();
+    let in_event: Vec<bool> = records.iter().map(|r| body_is_payload(r)).collect();
     let mut used_keys: Vec<&str> = records.iter().filter_map(|r| r.key_id.as_deref()).collect();
     used_keys.sort_unstable();
     used_keys.dedup();
-    let text = |f: fn(&RequestLogRow) -> &str| logs.iter().map(|l| f(l)).collect::<Vec<&str>>();
-    let maybe = |f: fn(&RequestLogRow) -> Option<&str>| logs.iter().map(|l| f(l)).collect::<Vec<_>>();
-    let number = |f: fn(&RequestLogRow) -> i64| logs.iter().map(|l| f(l)).collect::<Vec<i64>>();
-    sqlx::query(INSERT_LOGS)
-        .bind(text(|l| &l.id))
-        .bind(maybe(|l| l.trigger_ref.as_deref()))
-        .bind(maybe(|l| l.key_prefix.as_deref()))
-        .bind(number(|l| l.received_at))
-        .bind(text(|l| &l.source_ip))
-        .bind(text(|l| &l.method))
-        .bind(text(|l| &l.path))
-        .bind(text(|l| &l.query))
-        .bind(text(|l| &l.headers))
-        .bind(bodies.iter().map(|(body, _)| *body).collect::<Vec<&[u8]>>())
-        .bind(logs.iter().map(|l| l.body_truncated).collect::<Vec<bool>>())
-        .bind(text(|l| &l.outcome))
-        .bind(number(|l| l.status_code))
-        .bind(text(|l| &l.message))
-        .bind(number(|l| l.processing_us))
-        .bind(maybe(|l| l.event_id.as_deref()))
-        .bind(bodies.iter().map(|(_, in_event)| *in_event).collect::<Vec<bool>>())
-        .bind(now)
+    let log = |f: fn(&crate::RequestLogRow) -> &str| records.iter().map(|r| f(&r.log)).collect::<Vec<&str>>();
+    let maybe_log =
+        |f: fn(&crate::RequestLogRow) -> Option<&str>| records.iter().map(|r| f(&r.log)).collect::<Vec<_>>();
+    let log_number = |f: fn(&crate::RequestLogRow) -> i64| records.iter().map(|r| f(&r.log)).collect::<Vec<i64>>();
+    let event = |f: fn(&crate::NewEvent) -> &str| {
+        records
+            .iter()
+            .map(|r| r.event.as_ref().map(f))
+            .collect::<Vec<Option<&str>>>()
+    };
+    let rows: Vec<(Option<String>, Option<bool>)> = sqlx::query_as(RECEIVE)
+        .bind(log(|l| &l.id))
+        .bind(maybe_log(|l| l.trigger_ref.as_deref()))
+        .bind(maybe_log(|l| l.key_prefix.as_deref()))
+        .bind(log_number(|l| l.received_at))
+        .bind(log(|l| &l.source_ip))
+        .bind(log(|l| &l.method))
+        .bind(log(|l| &l.path))
+        .bind(log(|l| &l.query))
+        .bind(log(|l| &l.headers))
+        .bind(
+            records
+                .iter()
+                .zip(&in_event)
+                .map(|(r, in_event)| (!in_event).then_some(r.log.body.as_slice()))
+                .collect::<Vec<Option<&[u8]>>>(),
+        )
+        .bind(records.iter().map(|r| r.log.body_truncated).collect::<Vec<bool>>())
+        .bind(log(|l| &l.outcome))
+        .bind(log_number(|l| l.status_code))
+        .bind(log(|l| &l.message))
+        .bind(log_number(|l| l.processing_us))
+        .bind(maybe_log(|l| l.event_id.as_deref()))
+        .bind(&in_event)
+        .bind(event(|e| &e.id))
+        .bind(event(|e| &e.trigger_ref))
+        .bind(event(|e| &e.payload))
+        .bind(event(|e| &e.metadata))
+        .bind(event(|e| &e.source))
+        .bind(
+            records
+                .iter()
+                .map(|r| r.event.as_ref().and_then(|e| e.delivery_id.as_deref()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            records
+                .iter()
+                .map(|r| r.event.as_ref().map(|e| e.created_at))
+                .collect::<Vec<_>>(),
+        )
+        .bind(&first)
+        .bind(inlet_core::clock::now_micros())
         .bind(used_keys)
-        .execute(&mut **tx)
+        .bind(DUPLICATE_OUTCOME)
+        .bind(DUPLICATE_MESSAGE)
+        .fetch_all(&mut *conn)
         .await?;
-    Ok(receipts)
+    if rows.len() != records.len() {
+        return Err(StoreError::Corrupt(format!(
+            "{} receipts for {} received requests",
+            rows.len(),
+            records.len()
+        )));
+    }
+    records
+        .iter()
+        .zip(rows)
+        .map(|(record, (stored, processed))| match (&record.event, stored) {
+            (None, _) => Ok(Receipt {
+                event_id: None,
+                duplicate: false,
+                awaits_rules: false,
+            }),
+            (Some(event), Some(stored)) => {
+                let duplicate = stored != event.id;
+                Ok(Receipt {
+                    duplicate,
+                    awaits_rules: !duplicate && processed == Some(false),
+                    event_id: Some(stored),
+                })
+            }
+            (Some(_), None) => Err(StoreError::Corrupt(
+                "a received event was neither stored nor matched".into(),
+            )),
+        })
+        .collect()
 }
 
 async fn end_attempt(tx: &mut Transaction<'_, Postgres>, end: &crate::AttemptEnd) -> Result<bool, StoreError> {
@@ -246,4 +301,67 @@ async fn end_attempt(tx: &mut Transaction<'_, Postgres>, end: &crate::AttemptEnd
         .execute(&mut **tx)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{fresh_postgres_database, log_row};
+
+    fn received(id: &str, delivery: Option<&str>) -> ReceiveRecord {
+        let payload = format!(r#"{{"n":"{id}"}}"#);
+        let mut log = log_row(&format!("log-{id}"), "a.b");
+        log.body = payload.clone().into_bytes();
+        log.event_id = Some(id.into());
+        ReceiveRecord {
+            event: Some(crate::NewEvent {
+                id: id.into(),
+                trigger_ref: "a.b".into(),
+                payload,
+                metadata: "{}".into(),
+                source: "webhook".into(),
+                delivery_id: delivery.map(Into::into),
+                created_at: 1,
+            }),
+            log,
+            key_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_statement_sorts_out_deliveries_repeated_within_a_batch_and_across_batches() {
+        let Some(url) = fresh_postgres_database().await else {
+            return;
+        };
+        let store = crate::Store::open(&url).await.unwrap();
+        let mut conn = PgConnection::connect(&url).await.unwrap();
+        let batch = [
+            received("e1", Some("d1")),
+            received("e2", Some("d1")),
+            received("e3", None),
+        ];
+        let receipts = receive(&mut conn, &batch.iter().collect::<Vec<_>>()).await.unwrap();
+        let seen: Vec<(Option<&str>, bool)> = receipts.iter().map(|r| (r.event_id.as_deref(), r.duplicate)).collect();
+        // e2 repeats e1's delivery within the batch: it names e1.
+        assert_eq!(seen, [(Some("e1"), false), (Some("e1"), true), (Some("e3"), false)]);
+        let later = receive(&mut conn, &[&received("e4", Some("d1"))]).await.unwrap();
+        assert_eq!((later[0].event_id.as_deref(), later[0].duplicate), (Some("e1"), true));
+
+        for (log, outcome, event, body) in [
+            ("log-e1", "accepted", "e1", r#"{"n":"e1"}"#),
+            ("log-e2", "duplicate", "e1", r#"{"n":"e2"}"#),
+            ("log-e3", "accepted", "e3", r#"{"n":"e3"}"#),
+            ("log-e4", "duplicate", "e1", r#"{"n":"e4"}"#),
+        ] {
+            let row = store.get_request_log(log).await.unwrap().unwrap();
+            assert_eq!(
+                (row.outcome.as_str(), row.event_id.as_deref(), row.body.as_slice()),
+                (outcome, Some(event), body.as_bytes()),
+                "{log}"
+            );
+        }
+        let (stored, _) = store.webhook_usage("a.b").await.unwrap();
+        assert_eq!(stored, 2, "e1 and e3");
+        store.close().await;
+    }
 }
