@@ -563,11 +563,17 @@ impl Store {
         })?)
     }
 
-    /// The raw body and stored headers of the accepted request behind an event.
+    /// The raw body and stored headers of the accepted request behind an event:
+    /// the log row with the event's id, or one logged before rows took their
+    /// event's id (found through `request_log_event`).
     pub async fn original_request(&self, event_id: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        use crate::request_log::select_log;
         let row: Option<crate::request_log::StoredLogRow> = on_pool!(self, |pool| {
-            sqlx::query_as(crate::request_log::select_log!(
-                "WHERE r.event_id = $1 AND r.outcome = 'accepted' LIMIT 1"
+            sqlx::query_as(concat!(
+                select_log!("WHERE r.id = $1 AND r.event_id = $1 AND r.outcome = 'accepted' "),
+                "UNION ALL ",
+                select_log!("WHERE r.event_id = $1 AND r.event_id <> r.id AND r.outcome = 'accepted' "),
+                "LIMIT 1"
             ))
             .bind(event_id)
             .fetch_optional(pool)

@@ -250,6 +250,44 @@ async fn logged_bodies_read_back_whether_or_not_their_event_holds_them() {
 }
 
 #[tokio::test]
+async fn an_events_original_request_is_found_whether_or_not_its_log_row_has_the_events_id() {
+    each_backend(|store| async move {
+        // e1's row has e1's id (as the receiver writes them now), e2's row an
+        // id of its own (as rows were written before), e3 repeats e1's
+        // delivery and its row names e1.
+        let cases = [
+            ("e1", "e1", Some("d1"), r#"{"n":1}"#),
+            ("e2", "l2", None, r#"{"n":2}"#),
+            ("e3", "e3", Some("d1"), r#"{"n":3}"#),
+        ];
+        for (event_id, log_id, delivery, body) in cases {
+            let mut event = event(event_id, "a.b", delivery);
+            event.payload = body.into();
+            let mut log = log_row(log_id, "a.b");
+            log.body = body.as_bytes().to_vec();
+            log.event_id = Some(event_id.into());
+            store
+                .record_request(ReceiveRecord {
+                    event: Some(event),
+                    log,
+                    key_id: None,
+                })
+                .await
+                .unwrap();
+        }
+        for (event_id, body) in [("e1", r#"{"n":1}"#), ("e2", r#"{"n":2}"#)] {
+            let (original, _) = store.original_request(event_id).await.unwrap().unwrap();
+            assert_eq!(original, body.as_bytes(), "{event_id}");
+        }
+        assert!(
+            store.original_request("e3").await.unwrap().is_none(),
+            "e3 was never stored"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn concurrent_duplicate_deliveries_make_one_event() {
     each_backend(|store| async move {
         let mut tasks = Vec::new();

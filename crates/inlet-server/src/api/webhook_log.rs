@@ -173,7 +173,8 @@ async fn replay(
             return Err(ApiError::BadRequest(message));
         }
     };
-    let event_id = uuid::Uuid::now_v7().to_string();
+    // The event takes its log row's id (see the receiver).
+    let event_id = log.id.clone();
     let metadata = json!({
         "source": "replay",
         "replay_of": id,

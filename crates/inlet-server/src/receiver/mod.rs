@@ -357,7 +357,10 @@ async fn accept(
     raw: Bytes,
     delivery_id: Option<String>,
 ) -> Response {
-    let event_id = uuid::Uuid::now_v7().to_string();
+    let mut log = log_row(&reception, &Answer::new(Outcome::Accepted, "").with_body(raw));
+    // The event takes its log row's id: the store finds the original request
+    // of an event by it.
+    let event_id = log.id.clone();
     let metadata = EventMetadata {
         source: "webhook",
         key_prefix: &reception.target.key_prefix,
@@ -377,7 +380,6 @@ async fn accept(
         delivery_id,
         created_at: reception.received_at,
     };
-    let mut log = log_row(&reception, &Answer::new(Outcome::Accepted, "").with_body(raw));
     log.event_id = Some(event_id);
     let record = ReceiveRecord {
         event: Some(event),
