@@ -57,6 +57,32 @@ pub fn log_row(id: &str, trigger_ref: &str) -> crate::RequestLogRow {
     }
 }
 
+/// An accepted request on trigger `a.b` whose body is its event's payload, as
+/// the receiver hands it over; the event has no rule waiting for it.
+pub fn accepted_request(
+    event_id: &str,
+    log_id: &str,
+    delivery_id: Option<&str>,
+    payload: &str,
+) -> crate::ReceiveRecord {
+    let mut log = log_row(log_id, "a.b");
+    log.body = payload.as_bytes().to_vec();
+    log.event_id = Some(event_id.into());
+    crate::ReceiveRecord {
+        event: Some(crate::NewEvent {
+            id: event_id.into(),
+            trigger_ref: "a.b".into(),
+            payload: payload.into(),
+            metadata: "{}".into(),
+            source: "webhook".into(),
+            delivery_id: delivery_id.map(Into::into),
+            created_at: 1,
+        }),
+        log,
+        key_id: None,
+    }
+}
+
 pub fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("inlet.db").display())
 }

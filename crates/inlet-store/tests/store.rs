@@ -1,6 +1,6 @@
 //! Every store test runs on SQLite and, when available, on PostgreSQL.
 
-use inlet_store::test_support::{each_backend, log_row};
+use inlet_store::test_support::{accepted_request, each_backend, log_row};
 use inlet_store::*;
 
 fn trigger(r: &str) -> NewTrigger {
@@ -261,19 +261,8 @@ async fn an_events_original_request_is_found_whether_or_not_its_log_row_has_the_
             ("e3", "e3", Some("d1"), r#"{"n":3}"#),
         ];
         for (event_id, log_id, delivery, body) in cases {
-            let mut event = event(event_id, "a.b", delivery);
-            event.payload = body.into();
-            let mut log = log_row(log_id, "a.b");
-            log.body = body.as_bytes().to_vec();
-            log.event_id = Some(event_id.into());
-            store
-                .record_request(ReceiveRecord {
-                    event: Some(event),
-                    log,
-                    key_id: None,
-                })
-                .await
-                .unwrap();
+            let record = accepted_request(event_id, log_id, delivery, body);
+            store.record_request(record).await.unwrap();
         }
         for (event_id, body) in [("e1", r#"{"n":1}"#), ("e2", r#"{"n":2}"#)] {
             let (original, _) = store.original_request(event_id).await.unwrap().unwrap();
@@ -295,18 +284,8 @@ async fn concurrent_duplicate_deliveries_make_one_event() {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 let id = format!("e{i:03}");
-                let event = event(&id, "a.b", Some("delivery-1"));
-                let mut log = log_row(&id, "a.b");
-                log.body = event.payload.clone().into_bytes();
-                log.event_id = Some(id.clone());
-                store
-                    .record_request(ReceiveRecord {
-                        event: Some(event),
-                        log,
-                        key_id: None,
-                    })
-                    .await
-                    .unwrap()
+                let record = accepted_request(&id, &id, Some("delivery-1"), r#"{"a":1}"#);
+                store.record_request(record).await.unwrap()
             }));
         }
         let mut receipts = Vec::new();

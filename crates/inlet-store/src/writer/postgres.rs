@@ -306,26 +306,10 @@ async fn end_attempt(tx: &mut Transaction<'_, Postgres>, end: &crate::AttemptEnd
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{fresh_postgres_database, log_row};
+    use crate::test_support::{accepted_request, fresh_postgres_database};
 
     fn received(id: &str, delivery: Option<&str>) -> ReceiveRecord {
-        let payload = format!(r#"{{"n":"{id}"}}"#);
-        let mut log = log_row(&format!("log-{id}"), "a.b");
-        log.body = payload.clone().into_bytes();
-        log.event_id = Some(id.into());
-        ReceiveRecord {
-            event: Some(crate::NewEvent {
-                id: id.into(),
-                trigger_ref: "a.b".into(),
-                payload,
-                metadata: "{}".into(),
-                source: "webhook".into(),
-                delivery_id: delivery.map(Into::into),
-                created_at: 1,
-            }),
-            log,
-            key_id: None,
-        }
+        accepted_request(id, &format!("log-{id}"), delivery, &format!(r#"{{"n":"{id}"}}"#))
     }
 
     #[tokio::test]
