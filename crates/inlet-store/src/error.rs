@@ -14,6 +14,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("the database log could not be flushed to disk: {0}")]
+    Unflushed(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }

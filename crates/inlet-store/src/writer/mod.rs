@@ -4,9 +4,11 @@
 //! after its batch is durable.
 //!
 //! On SQLite the writer is a thread of its own with its own connection, so a
-//! batch runs without a thread hand-off per statement; on PostgreSQL it is a
-//! task on the runtime.
+//! batch runs without a thread hand-off per statement, and a second thread
+//! flushes each commit to disk while the writer goes on with the next batch
+//! (`log_flush`); on PostgreSQL it is a task on the runtime.
 
+mod log_flush;
 mod postgres;
 mod sqlite;
 
@@ -173,8 +175,13 @@ fn take_batch(
     batch
 }
 
-/// Answers a write that was committed (or failed alone).
-fn answer(write: Write, result: Result<Done, StoreError>) {
+/// Answers a write whose commit is durable.
+fn reply_now(write: Write, done: Done) {
+    reply(write, Ok(done));
+}
+
+/// Answers a write with its result, or with why it failed.
+fn reply(write: Write, result: Result<Done, StoreError>) {
     fn send<T>(reply: Reply<T>, result: Result<T, StoreError>) {
         let _ = reply.send(result);
     }
@@ -213,14 +220,14 @@ impl Write {
 }
 
 /// Answers the writes of a batch committed as one transaction (`all`, results
-/// in order). When that failed, the writes are handed back to be committed one
-/// by one, so that one bad write cannot fail its neighbours (a batch of one
-/// just gets its error).
-fn settle(batch: Vec<Write>, all: Result<Vec<Done>, StoreError>) -> Vec<Write> {
+/// in order) through `answer`. When that failed, the writes are handed back to
+/// be committed one by one, so that one bad write cannot fail its neighbours (a
+/// batch of one just gets its error).
+fn settle(batch: Vec<Write>, all: Result<Vec<Done>, StoreError>, answer: &mut impl FnMut(Write, Done)) -> Vec<Write> {
     let err = match all {
         Ok(done) => {
             for (write, done) in batch.into_iter().zip(done) {
-                answer(write, Ok(done));
+                answer(write, done);
             }
             return Vec::new();
         }
@@ -228,19 +235,23 @@ fn settle(batch: Vec<Write>, all: Result<Vec<Done>, StoreError>) -> Vec<Write> {
     };
     if batch.len() == 1 {
         let write = batch.into_iter().next().expect("one write");
-        settle_alone(write, Err(err));
+        settle_alone(write, Err(err), answer);
         return Vec::new();
     }
     tracing::warn!(error = %err, size = batch.len(), "batch commit failed; committing one by one");
     batch
 }
 
-/// Answers a write committed on its own.
-fn settle_alone(write: Write, result: Result<Done, StoreError>) {
-    if let Err(err) = &result {
-        tracing::error!(error = %err, write = write.kind(), "could not commit a write");
+/// Answers a write committed on its own: its result through `answer`, its
+/// error at once.
+fn settle_alone(write: Write, result: Result<Done, StoreError>, answer: &mut impl FnMut(Write, Done)) {
+    match result {
+        Ok(done) => answer(write, done),
+        Err(err) => {
+            tracing::error!(error = %err, write = write.kind(), "could not commit a write");
+            reply(write, Err(err));
+        }
     }
-    answer(write, result);
 }
 
 impl crate::Store {

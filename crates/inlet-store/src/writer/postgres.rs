@@ -3,8 +3,8 @@
 //! in it is one transaction.
 
 use super::{
-    DUPLICATE_MESSAGE, DUPLICATE_OUTCOME, Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, body_is_payload, settle,
-    settle_alone, take_batch,
+    DUPLICATE_MESSAGE, DUPLICATE_OUTCOME, Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, body_is_payload,
+    reply_now, settle, settle_alone, take_batch,
 };
 use crate::{StoreError, sql};
 use sqlx::pool::PoolConnection;
@@ -82,11 +82,11 @@ pub(super) async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
             continue;
         }
         let all = commit(&pool, &mut held, &batch).await;
-        for write in settle(batch, all) {
+        for write in settle(batch, all, &mut reply_now) {
             let alone = commit(&pool, &mut held, std::slice::from_ref(&write))
                 .await
                 .map(|mut d| d.remove(0));
-            settle_alone(write, alone);
+            settle_alone(write, alone, &mut reply_now);
         }
     }
     for done in shutdown_waiters {

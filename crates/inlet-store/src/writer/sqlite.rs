@@ -1,11 +1,12 @@
 //! The SQLite writer: a thread with its own connection. While it commits one
-//! batch (one fsync), the next queues up; it then takes everything queued as
-//! the next batch. Statements are prepared once and run in place, with no
-//! hand-off to another thread per statement.
+//! batch, the next queues up; it then takes everything queued as the next
+//! batch. Each commit is flushed to disk by `log_flush` while the writer goes
+//! on. Statements are prepared once and run in place, with no hand-off to
+//! another thread per statement.
 
 use super::{
-    Claim, Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, settle, settle_alone, stored_body,
-    take_batch,
+    Claim, Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, log_flush::LogFlusher, settle, settle_alone,
+    stored_body, take_batch,
 };
 use crate::executions::{INSERT_EXECUTION, sqlite_claim_sql};
 use crate::{AttemptEnd, ClaimedExecution, CreatedExecution, EventEvaluation, EventRow, ExecutionRow, StoreError, sql};
@@ -23,7 +24,8 @@ pub(super) fn spawn(file: &Path, rx: mpsc::Receiver<Job>) -> Result<std::thread:
     // Opened here, so that a database that cannot be opened fails `Store::open`.
     let conn = Connection::open(file)?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    // Commits are flushed to disk by a thread of their own (`log_flush`).
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.set_prepared_statement_cache_capacity(32);
     // Checkpoints run on a thread of their own, so that a commit waits for no
@@ -38,6 +40,7 @@ pub(super) fn spawn(file: &Path, rx: mpsc::Receiver<Job>) -> Result<std::thread:
     let log = LogReuse {
         caught_up: caught_up.clone(),
     };
+    let flusher = LogFlusher::start(file)?;
     std::thread::Builder::new()
         .name("inlet-sqlite-checkpoint".into())
         .spawn(move || checkpoint_until(checkpoints, writer_gone, &caught_up))
@@ -45,7 +48,7 @@ pub(super) fn spawn(file: &Path, rx: mpsc::Receiver<Job>) -> Result<std::thread:
     std::thread::Builder::new()
         .name("inlet-sqlite-writer".into())
         .spawn(move || {
-            run(conn, rx, log);
+            run(conn, rx, log, flusher);
             drop(writer_alive);
         })
         .map_err(|e| StoreError::Config(format!("cannot start the SQLite writer thread: {e}")))
@@ -129,37 +132,31 @@ impl LogReuse {
     }
 }
 
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, log: LogReuse) {
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, log: LogReuse, flusher: LogFlusher) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut shutdown_waiters = Vec::new();
     while let Some(job) = rx.blocking_recv() {
         jobs.push(job);
         drain(&mut rx, &mut jobs);
-        if jobs.len() > 1 && jobs.len() < MAX_BATCH {
-            // Under load, requests answered by the last commit are about to
-            // come back: a moment's wait lets them share this commit's log
-            // writes (the index pages every commit rewrites) and its fsync.
-            std::thread::sleep(COALESCE);
-            drain(&mut rx, &mut jobs);
-        }
         let batch = take_batch(&mut jobs, &mut rx, &mut shutdown_waiters);
         if batch.is_empty() {
             continue;
         }
+        let mut committed = Vec::with_capacity(batch.len());
+        let mut hand_over = |write, done| committed.push((write, done));
         let all = commit(&mut conn, &batch);
-        for write in settle(batch, all) {
+        for write in settle(batch, all, &mut hand_over) {
             let alone = commit(&mut conn, std::slice::from_ref(&write)).map(|mut done| done.remove(0));
-            settle_alone(write, alone);
+            settle_alone(write, alone, &mut hand_over);
         }
+        flusher.hand_over(committed);
         log.after_commit(&conn);
     }
+    flusher.finish();
     for done in shutdown_waiters {
         let _ = done.send(());
     }
 }
-
-/// How long a batch of more than one write waits for more to join it.
-const COALESCE: Duration = Duration::from_micros(200);
 
 fn drain(rx: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>) {
     while jobs.len() < MAX_BATCH {
