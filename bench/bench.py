@@ -723,6 +723,9 @@ def run_e2e(s, script):
     took = time.time() - t0
     log(f"e2e {s.name}: evaluation backlog {backlog} events, {left} left after {took:.0f} s")
     before = s.count_events(E2E_TRIGGER)
+    # Only this load's executions and evaluations count: a reused data dir
+    # (bench/growth) keeps those of earlier runs. Same machine, same clock.
+    since = f"created_at >= {int(time.time() * 1_000_000)}"
     prof = profile_start(s.pid()) if profiled(s, "e2e") else []
     r = run_wrk(s.e2e_url, script, E2E_SECONDS)
     after = s.settled_count(E2E_TRIGGER)
@@ -736,12 +739,12 @@ def run_e2e(s, script):
     if prof:
         profile_stop(prof, r["requests"])
     done = s.sql("SELECT count(*), min(created_at), max(finished_at) FROM executions "
-                 "WHERE status = 'succeeded' AND rule_ref = 'bench.on_e2e'").split("|")
+                 f"WHERE status = 'succeeded' AND rule_ref = 'bench.on_e2e' AND {since}").split("|")
     succeeded = int(done[0])
     first, last = (int(done[1]), int(done[2])) if succeeded else (0, 1)
-    total = int(s.sql("SELECT count(*) FROM executions WHERE rule_ref = 'bench.on_e2e'"))
+    total = int(s.sql(f"SELECT count(*) FROM executions WHERE rule_ref = 'bench.on_e2e' AND {since}"))
     ev = s.sql("SELECT count(*), min(created_at), max(created_at) FROM rule_evaluations "
-               "WHERE rule_ref = 'bench.on_e2e'").split("|")
+               f"WHERE rule_ref = 'bench.on_e2e' AND {since}").split("|")
     r["evaluations"] = int(ev[0])
     r["eval_per_s"] = int(ev[0]) / max(1e-6, (int(ev[2]) - int(ev[1])) / 1e6) if int(ev[0]) > 1 else 0.0
     r["executions"] = total
