@@ -73,10 +73,10 @@ struct LogFlush {
     path: PathBuf,
     file: Option<File>,
     /// Why a flush failed. After a failed `fdatasync` the kernel may have
-    /// dropped the pages it could not write and a later flush succeeds
-    /// without them, so no later commit is acknowledged either (as
-    /// PostgreSQL, which stops); SQLite repairs the log when the server
-    /// starts again.
+    /// dropped the pages it could not write, and a later flush would succeed
+    /// without them, so no later commit is acknowledged either (PostgreSQL
+    /// stops in this case); SQLite repairs the log when the server starts
+    /// again.
     failed: Option<String>,
 }
 
