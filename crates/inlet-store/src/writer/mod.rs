@@ -304,30 +304,15 @@ impl crate::Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::log_row;
+    use crate::test_support::accepted_request;
 
     fn accepted(payload: &str, body: &[u8]) -> (ReceiveRecord, Receipt) {
-        let mut log = log_row("l1", "a.b");
-        log.body = body.to_vec();
-        log.event_id = Some("e1".into());
-        let event = NewEvent {
-            id: "e1".into(),
-            trigger_ref: "a.b".into(),
-            payload: payload.into(),
-            metadata: "{}".into(),
-            source: "webhook".into(),
-            delivery_id: None,
-            created_at: 1,
-        };
+        let mut record = accepted_request("e1", "l1", None, payload);
+        record.log.body = body.to_vec();
         let receipt = Receipt {
             event_id: Some("e1".into()),
             duplicate: false,
             awaits_rules: false,
-        };
-        let record = ReceiveRecord {
-            event: Some(event),
-            log,
-            key_id: None,
         };
         (record, receipt)
     }
