@@ -13,6 +13,7 @@ pub mod rate_limit;
 pub mod redact;
 pub mod seal;
 pub mod settings;
+pub mod time_id;
 pub mod trigger_ref;
 pub mod verify;
 

@@ -1,4 +1,5 @@
 use crate::{RequestLogRow, Store, StoreError, on_pool, on_writer};
+use inlet_core::time_id;
 
 #[derive(Debug, Clone, Default)]
 pub struct LogFilter {
@@ -68,11 +69,14 @@ impl Store {
         Ok(rows.into_iter().map(RequestLogRow::from).collect())
     }
 
-    /// Removes request-log rows received before `cutoff`; returns how many.
+    /// Removes request-log rows logged before `cutoff`; returns how many.
+    /// A row is logged when its request has been read, so its id's time is at
+    /// or a little after its `received_at`: the id range finds the rows
+    /// through the key's index.
     pub async fn purge_request_log(&self, cutoff: i64) -> Result<u64, StoreError> {
         let done = on_writer!(self, |pool| {
-            sqlx::query("DELETE FROM request_log WHERE received_at < $1")
-                .bind(cutoff)
+            sqlx::query("DELETE FROM request_log WHERE id < $1")
+                .bind(time_id::floor(cutoff))
                 .execute(pool)
                 .await
                 .map(|done| done.rows_affected())

@@ -2,6 +2,7 @@
 //! outcome, and when its last request arrived.
 
 use crate::{Store, StoreError, on_pool};
+use inlet_core::time_id;
 
 /// Requests of one outcome received in one time bucket.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -27,25 +28,31 @@ impl Store {
         Ok(on_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT received_at / $3 AS bucket, outcome, COUNT(*) AS count FROM request_log \
-                 WHERE trigger_ref = $1 AND received_at >= $2 GROUP BY 1, 2 ORDER BY 1, 2",
+                 WHERE trigger_ref = $1 AND id >= $4 AND received_at >= $2 GROUP BY 1, 2 ORDER BY 1, 2",
             )
             .bind(trigger_ref)
             .bind(since)
             .bind(bucket_micros)
+            // A row is logged after it was received: no row received since
+            // `since` has an id below the floor, and the trigger's index
+            // skips the rows before it.
+            .bind(time_id::floor(since))
             .fetch_all(pool)
             .await
         })?)
     }
 
-    /// When the trigger's most recent logged request arrived, if any is kept.
+    /// When the trigger's most recently logged request arrived, if any is kept.
     pub async fn last_request_at(&self, trigger_ref: &str) -> Result<Option<i64>, StoreError> {
-        let (at,): (Option<i64>,) = on_pool!(self, |pool| {
-            sqlx::query_as("SELECT MAX(received_at) FROM request_log WHERE trigger_ref = $1")
+        // The highest id is the last row logged: one step down the trigger's
+        // index, where the largest `received_at` would read all its rows.
+        let at: Option<(i64,)> = on_pool!(self, |pool| {
+            sqlx::query_as("SELECT received_at FROM request_log WHERE trigger_ref = $1 ORDER BY id DESC LIMIT 1")
                 .bind(trigger_ref)
-                .fetch_one(pool)
+                .fetch_optional(pool)
                 .await
         })?;
-        Ok(at)
+        Ok(at.map(|(at,)| at))
     }
 }
 
@@ -53,6 +60,7 @@ impl Store {
 mod tests {
     use crate::test_support::{each_backend, log_row};
     use crate::{ReceiveRecord, RequestLogRow};
+    use inlet_core::time_id;
 
     const HOUR: i64 = 3_600_000_000;
 
@@ -60,21 +68,21 @@ mod tests {
     async fn buckets_count_by_hour_and_outcome() {
         each_backend(|store| async move {
             let rows = [
-                ("1", "a.b", 10 * HOUR + 5, "accepted"),
-                ("2", "a.b", 10 * HOUR + 7, "accepted"),
-                ("3", "a.b", 10 * HOUR + 9, "bad_signature"),
-                ("4", "a.b", 12 * HOUR, "accepted"),
-                ("5", "a.b", 2 * HOUR, "accepted"),  // before `since`
-                ("6", "c.d", 10 * HOUR, "accepted"), // another trigger
+                ("a.b", 10 * HOUR + 5, "accepted"),
+                ("a.b", 10 * HOUR + 7, "accepted"),
+                ("a.b", 10 * HOUR + 9, "bad_signature"),
+                ("a.b", 12 * HOUR, "accepted"),
+                ("a.b", 2 * HOUR, "accepted"),  // before `since`
+                ("c.d", 10 * HOUR, "accepted"), // another trigger
             ];
-            for (id, trigger_ref, at, outcome) in rows {
+            for (trigger_ref, at, outcome) in rows {
                 store
                     .record_request(ReceiveRecord {
                         event: None,
                         log: RequestLogRow {
                             received_at: at,
                             outcome: outcome.into(),
-                            ..log_row(id, trigger_ref)
+                            ..log_row(&time_id::made_at(at), trigger_ref)
                         },
                         key_id: None,
                     })

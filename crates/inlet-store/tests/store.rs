@@ -1,5 +1,6 @@
 //! Every store test runs on SQLite and, when available, on PostgreSQL.
 
+use inlet_core::time_id;
 use inlet_store::test_support::{accepted_request, each_backend, log_row};
 use inlet_store::*;
 
@@ -380,9 +381,12 @@ async fn tokens_are_found_by_digest_until_revoked() {
 #[tokio::test]
 async fn request_log_is_purged_past_retention() {
     each_backend(|store| async move {
-        for (id, received_at) in [("old", 100), ("new", 1_000)] {
+        let cutoff = 1_764_150_000_000_000;
+        // Ten seconds and a millisecond before the cutoff, and a millisecond after it.
+        let [older, old, new] = [-10_000_000, -1_000, 1_000].map(|d| (time_id::made_at(cutoff + d), cutoff + d));
+        for (id, received_at) in [&old, &new, &older] {
             let mut log = log_row(id, "a.b");
-            log.received_at = received_at;
+            log.received_at = *received_at;
             store
                 .record_request(ReceiveRecord {
                     event: None,
@@ -392,7 +396,7 @@ async fn request_log_is_purged_past_retention() {
                 .await
                 .unwrap();
         }
-        assert_eq!(store.purge_request_log(500).await.unwrap(), 1);
+        assert_eq!(store.purge_request_log(cutoff).await.unwrap(), 2);
         let left = store
             .list_request_log(&LogFilter {
                 limit: 10,
@@ -400,7 +404,7 @@ async fn request_log_is_purged_past_retention() {
             })
             .await
             .unwrap();
-        assert_eq!(left.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(), ["new"]);
+        assert_eq!(left.iter().map(|l| &l.id).collect::<Vec<_>>(), [&new.0]);
     })
     .await;
 }
