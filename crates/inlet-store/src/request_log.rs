@@ -69,17 +69,21 @@ impl Store {
         Ok(rows.into_iter().map(RequestLogRow::from).collect())
     }
 
-    /// Removes request-log rows logged before `cutoff`; returns how many.
-    /// A row is logged when its request has been read, so its id's time is at
-    /// or a little after its `received_at`: the id range finds the rows
-    /// through the key's index.
-    pub async fn purge_request_log(&self, cutoff: i64) -> Result<u64, StoreError> {
+    /// Removes up to `limit` of the oldest request-log rows logged before
+    /// `cutoff`; returns how many. A row is logged when its request has been
+    /// read, so its id's time is at or a little after its `received_at`: the
+    /// id range finds the rows through the key's index.
+    pub async fn purge_request_log(&self, cutoff: i64, limit: i64) -> Result<u64, StoreError> {
         let done = on_writer!(self, |pool| {
-            sqlx::query("DELETE FROM request_log WHERE id < $1")
-                .bind(time_id::floor(cutoff))
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
+            sqlx::query(
+                "DELETE FROM request_log WHERE id IN \
+                 (SELECT id FROM request_log WHERE id < $1 ORDER BY id LIMIT $2)",
+            )
+            .bind(time_id::floor(cutoff))
+            .bind(limit)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
         })?;
         Ok(done)
     }

@@ -396,15 +396,20 @@ async fn request_log_is_purged_past_retention() {
                 .await
                 .unwrap();
         }
-        assert_eq!(store.purge_request_log(cutoff).await.unwrap(), 2);
-        let left = store
-            .list_request_log(&LogFilter {
+        let left = || async {
+            let all = LogFilter {
                 limit: 10,
                 ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(left.iter().map(|l| &l.id).collect::<Vec<_>>(), [&new.0]);
+            };
+            let rows = store.list_request_log(&all).await.unwrap();
+            rows.into_iter().map(|row| row.id).collect::<Vec<_>>()
+        };
+        // The oldest first, as many as asked.
+        assert_eq!(store.purge_request_log(cutoff, 1).await.unwrap(), 1);
+        assert_eq!(left().await, [new.0.clone(), old.0]);
+        assert_eq!(store.purge_request_log(cutoff, 10).await.unwrap(), 1);
+        assert_eq!(store.purge_request_log(cutoff, 10).await.unwrap(), 0);
+        assert_eq!(left().await, [new.0]);
     })
     .await;
 }
