@@ -10,7 +10,7 @@ const PERIOD: Duration = Duration::from_secs(3600);
 /// Rows deleted per statement. On SQLite a statement holds the database's
 /// write lock for as long as it runs, and received requests wait for it: a
 /// day's log deleted at once would stall them for seconds.
-const CHUNK: i64 = 2_000;
+const CHUNK: i64 = 1_000;
 
 /// Between two statements: longer than the early steps of SQLite's busy wait
 /// (1 to 25 ms), so a writer that found the lock taken gets it before the next.
