@@ -383,7 +383,7 @@ class Inlet:
             "INLET_LOG": os.environ.get("BENCH_INLET_LOG", "warn"),
         })
         if self.pg:
-            self.db = "inlet_alt" if self.alt else "postgres"
+            self.db = "inlet_alt" if self.alt else "inlet_rules" if self.other_rules else "postgres"
             env["INLET_DATABASE_URL"] = self.pg.url(self.db)
         self.proc = spawn(self.name, [self.bin, "serve"], env=env, cwd=ROOT)
         wait_port(self.port, self.proc, self.name, timeout=120)
@@ -636,6 +636,9 @@ def main():
             systems.append(Inlet("sqlite", prefilled=True).start())
         elif name == "inlet-sqlite-rules":
             systems.append(Inlet("sqlite", other_rules=int(os.environ.get("BENCH_OTHER_RULES", "10000"))).start())
+        elif name == "inlet-postgres-rules":
+            pg = pg or Postgres().start()
+            systems.append(Inlet("postgres", pg, other_rules=int(os.environ.get("BENCH_OTHER_RULES", "10000"))).start())
         elif name in ("inlet-postgres", "inlet-postgres-alt"):
             pg = pg or Postgres().start()
             systems.append(Inlet("postgres", pg, alt=name.endswith("-alt")).start())
