@@ -35,6 +35,8 @@ E2E_SECONDS = int(os.environ.get("BENCH_E2E_SECONDS", "5"))
 # Optional: a data dir to start Inlet-on-SQLite on instead of a fresh one (bench/growth).
 SQLITE_DATA_DIR = os.environ.get("BENCH_SQLITE_DATA_DIR")
 RESULTS_FILE = os.environ.get("BENCH_RESULTS")
+# Enabled rules on another trigger for the inlet-*-rules systems.
+OTHER_RULES = int(os.environ.get("BENCH_OTHER_RULES", "10000"))
 # Comma list: "perf" records Inlet's CPU samples (perf record, dwarf call graphs),
 # "stat" counts its CPU time, context switches and fsyncs (perf stat); both during
 # the first round of BENCH_PROFILE_SYSTEM (default inlet-sqlite).
@@ -635,10 +637,10 @@ def main():
         elif name == "inlet-sqlite-prefilled":
             systems.append(Inlet("sqlite", prefilled=True).start())
         elif name == "inlet-sqlite-rules":
-            systems.append(Inlet("sqlite", other_rules=int(os.environ.get("BENCH_OTHER_RULES", "10000"))).start())
+            systems.append(Inlet("sqlite", other_rules=OTHER_RULES).start())
         elif name == "inlet-postgres-rules":
             pg = pg or Postgres().start()
-            systems.append(Inlet("postgres", pg, other_rules=int(os.environ.get("BENCH_OTHER_RULES", "10000"))).start())
+            systems.append(Inlet("postgres", pg, other_rules=OTHER_RULES).start())
         elif name in ("inlet-postgres", "inlet-postgres-alt"):
             pg = pg or Postgres().start()
             systems.append(Inlet("postgres", pg, alt=name.endswith("-alt")).start())
