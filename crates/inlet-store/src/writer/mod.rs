@@ -4,9 +4,8 @@
 //! after its batch is durable.
 //!
 //! On SQLite the writer is a thread of its own with its own connection, so a
-//! batch runs without a thread hand-off per statement, and a second thread
-//! flushes each commit to disk while the writer goes on with the next batch
-//! (`log_flush`); on PostgreSQL it is a task on the runtime.
+//! batch runs without a thread hand-off per statement; it flushes each commit
+//! to disk itself (`log_flush`). On PostgreSQL it is a task on the runtime.
 
 mod log_flush;
 mod postgres;

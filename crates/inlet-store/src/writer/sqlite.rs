@@ -1,11 +1,10 @@
 //! The SQLite writer: a thread with its own connection. While it commits one
-//! batch, the next queues up; it then takes everything queued as the next
-//! batch. Each commit is flushed to disk by `log_flush` while the writer goes
-//! on. Statements are prepared once and run in place, with no hand-off to
-//! another thread per statement.
+//! batch and flushes it to disk (`log_flush`), the next queues up; it then
+//! takes everything queued as the next batch. Statements are prepared once and
+//! run in place, with no hand-off to another thread per statement.
 
 use super::{
-    Claim, Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, log_flush::LogFlusher, settle, settle_alone,
+    Claim, Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, log_flush::LogFlush, settle, settle_alone,
     stored_body, take_batch,
 };
 use crate::executions::{INSERT_EXECUTION, sqlite_claim_sql};
@@ -24,7 +23,7 @@ pub(super) fn spawn(file: &Path, rx: mpsc::Receiver<Job>) -> Result<std::thread:
     // Opened here, so that a database that cannot be opened fails `Store::open`.
     let conn = Connection::open(file)?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    // Commits are flushed to disk by a thread of their own (`log_flush`).
+    // The writer flushes its commits to disk itself (`log_flush`).
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.set_prepared_statement_cache_capacity(32);
@@ -40,7 +39,7 @@ pub(super) fn spawn(file: &Path, rx: mpsc::Receiver<Job>) -> Result<std::thread:
     let log = LogReuse {
         caught_up: caught_up.clone(),
     };
-    let flusher = LogFlusher::start(file)?;
+    let flush = LogFlush::of_database(file);
     std::thread::Builder::new()
         .name("inlet-sqlite-checkpoint".into())
         .spawn(move || checkpoint_until(checkpoints, writer_gone, &caught_up))
@@ -48,7 +47,7 @@ pub(super) fn spawn(file: &Path, rx: mpsc::Receiver<Job>) -> Result<std::thread:
     std::thread::Builder::new()
         .name("inlet-sqlite-writer".into())
         .spawn(move || {
-            run(conn, rx, log, flusher);
+            run(conn, rx, log, flush);
             drop(writer_alive);
         })
         .map_err(|e| StoreError::Config(format!("cannot start the SQLite writer thread: {e}")))
@@ -132,7 +131,7 @@ impl LogReuse {
     }
 }
 
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, log: LogReuse, flusher: LogFlusher) {
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, log: LogReuse, mut flush: LogFlush) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut shutdown_waiters = Vec::new();
     while let Some(job) = rx.blocking_recv() {
@@ -143,16 +142,15 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, log: LogReuse, flusher
             continue;
         }
         let mut committed = Vec::with_capacity(batch.len());
-        let mut hand_over = |write, done| committed.push((write, done));
+        let mut keep = |write, done| committed.push((write, done));
         let all = commit(&mut conn, &batch);
-        for write in settle(batch, all, &mut hand_over) {
+        for write in settle(batch, all, &mut keep) {
             let alone = commit(&mut conn, std::slice::from_ref(&write)).map(|mut done| done.remove(0));
-            settle_alone(write, alone, &mut hand_over);
+            settle_alone(write, alone, &mut keep);
         }
-        flusher.hand_over(committed);
+        flush.answer(committed);
         log.after_commit(&conn);
     }
-    flusher.finish();
     for done in shutdown_waiters {
         let _ = done.send(());
     }
