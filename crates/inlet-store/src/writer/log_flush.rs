@@ -6,12 +6,12 @@
 //! The writer then flushes the log here — one `fdatasync` per batch — and
 //! answers the batch; requests that arrive meanwhile queue up and make the
 //! next batch. (A thread of its own for the flush, with the writer going on
-//! meanwhile, made the writer commit about twice per flush in batches half
-//! the size, each writing its tables' and indexes' last pages again: 0.85× in
-//! the benchmark.) Other connections may read a commit up to one flush before
-//! it is durable; a crash of the machine in that moment loses it together
-//! with everything committed after it, since the log is only ever replayed up
-//! to its first missing frame.
+//! meanwhile, made the writer commit about twice per flush, in batches half
+//! the size, each writing its tables' and indexes' last pages again; flushing
+//! here gave 1.01–1.19× in the benchmark, bench/README.md.) Other connections
+//! may read a commit up to one flush before it is durable; a crash of the
+//! machine in that moment loses it together with everything committed after
+//! it, since the log is only ever replayed up to its first missing frame.
 //!
 //! The log is flushed through a descriptor of its own: `fdatasync` flushes the
 //! file, whichever descriptor wrote it (PostgreSQL's checkpointer relies on
