@@ -55,6 +55,10 @@ impl LogFlush {
     /// Flushes the log, then answers the writes: with their results if the
     /// flush succeeded, with its error otherwise.
     pub(super) fn answer(&mut self, committed: Committed) {
+        // A batch whose writes all failed has been answered already.
+        if committed.is_empty() {
+            return;
+        }
         match self.flush() {
             Ok(()) => {
                 for (write, done) in committed {
@@ -142,6 +146,14 @@ mod tests {
     fn writes_are_answered_once_the_log_is_flushed() {
         let (_dir, path) = log_file(true);
         assert!(answer_one(&mut LogFlush::new(path)).is_ok());
+    }
+
+    #[test]
+    fn a_batch_with_nothing_committed_is_not_flushed() {
+        let (_dir, path) = log_file(true);
+        let mut flush = LogFlush::new(path);
+        flush.answer(Vec::new());
+        assert!(flush.file.is_none(), "the log was opened to flush nothing");
     }
 
     #[test]
