@@ -77,7 +77,8 @@ fn checkpoint_until(conn: Connection, writer_gone: std::sync::mpsc::Receiver<()>
 /// checkpoint that copied the whole log, which beside a busy writer is the
 /// writer's own (`LogReuse`): it would flush every page this thread copied
 /// since the last one, several milliseconds with every request waiting.
-/// Done here, the writer's flush has only its last few pages to write.
+/// Done here, the database flush after the writer's checkpoint has only its
+/// last few pages to write.
 fn sync_database(conn: &Connection) -> rusqlite::Result<()> {
     use rusqlite::ffi;
     let failed = |code| rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some("cannot sync the database".into()));
