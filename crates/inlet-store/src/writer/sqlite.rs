@@ -57,20 +57,54 @@ pub(super) fn spawn(file: &Path, rx: mpsc::Receiver<Job>) -> Result<std::thread:
 /// at 15,000 requests/s).
 const LOG_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
-/// How often the write-ahead log is copied into the database. Often enough
-/// that the log stays small (it is read on every cache miss), seldom enough to
-/// copy each hot page once for many commits.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// How often the write-ahead log is copied into the database and the database
+/// flushed. The flush sends everything copied since the last one to the disk
+/// at once, and the writer's log flushes queue behind it: the benchmark's p99
+/// was 14 ms with a checkpoint every 400 ms, 6.2 ms every 100 ms and 5 ms every
+/// 25 ms, at the same throughput. Each checkpoint still copies a hot page once
+/// for the dozens of commits that changed it meanwhile.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(25);
 
 /// Checkpoints the log (PASSIVE: never blocks the writer or readers) until the
 /// writer stops.
 fn checkpoint_until(conn: Connection, writer_gone: std::sync::mpsc::Receiver<()>, caught_up: &AtomicBool) {
+    let mut checkpointed = None;
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = writer_gone.recv_timeout(CHECKPOINT_EVERY) {
-        match checkpoint(&conn).and_then(|()| sync_database(&conn)) {
-            Ok(()) => caught_up.store(true, Ordering::Release),
+        match checkpoint_round(&conn, &mut checkpointed) {
+            Ok(Round::Copied) => caught_up.store(true, Ordering::Release),
+            Ok(Round::NothingCommitted) => {}
             Err(err) => tracing::warn!(error = %err, "WAL checkpoint failed; retrying"),
         }
     }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Round {
+    Copied,
+    NothingCommitted,
+}
+
+/// One checkpoint and database flush, skipped when nothing was committed since
+/// the last one (`checkpointed` holds the database's version then), so that an
+/// idle server does not flush an unchanged database, a disk cache flush each
+/// time, forty times a second.
+fn checkpoint_round(conn: &Connection, checkpointed: &mut Option<i64>) -> rusqlite::Result<Round> {
+    // Read before the checkpoint: a commit landing during it changes the
+    // version, and the next round copies it.
+    let version = data_version(conn)?;
+    if *checkpointed == Some(version) {
+        return Ok(Round::NothingCommitted);
+    }
+    *checkpointed = None;
+    checkpoint(conn)?;
+    sync_database(conn)?;
+    *checkpointed = Some(version);
+    Ok(Round::Copied)
+}
+
+/// Changes whenever another connection commits (`PRAGMA data_version`).
+fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA data_version", [], |row| row.get(0))
 }
 
 /// Flushes the database file to disk. SQLite does so itself only after a
@@ -472,4 +506,43 @@ fn prepare<'c>(tx: &'c Transaction<'_>, sql: &str, values: &[&dyn ToSql]) -> rus
 
 fn execute(tx: &Transaction<'_>, sql: &str, values: &[&dyn ToSql]) -> rusqlite::Result<usize> {
     prepare(tx, sql, values)?.raw_execute()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_round_copies_new_commits_and_skips_when_there_are_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("inlet.db");
+        let database_size = || std::fs::metadata(&file).unwrap().len();
+        let writer = Connection::open(&file).unwrap();
+        writer.pragma_update(None, "journal_mode", "WAL").unwrap();
+        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        writer.execute_batch("CREATE TABLE t (b BLOB)").unwrap();
+        let checkpoints = Connection::open(&file).unwrap();
+        let mut checkpointed = None;
+
+        assert_eq!(checkpoint_round(&checkpoints, &mut checkpointed), Ok(Round::Copied));
+        assert_eq!(
+            checkpoint_round(&checkpoints, &mut checkpointed),
+            Ok(Round::NothingCommitted)
+        );
+
+        // Pages added by a commit reach the database file only by a checkpoint.
+        let before = database_size();
+        writer.execute("INSERT INTO t VALUES (zeroblob(65536))", []).unwrap();
+        assert_eq!(database_size(), before);
+        assert_eq!(checkpoint_round(&checkpoints, &mut checkpointed), Ok(Round::Copied));
+        assert!(
+            database_size() >= before + 65536,
+            "the round copied nothing: {before} -> {}",
+            database_size()
+        );
+        assert_eq!(
+            checkpoint_round(&checkpoints, &mut checkpointed),
+            Ok(Round::NothingCommitted)
+        );
+    }
 }
