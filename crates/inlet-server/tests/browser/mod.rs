@@ -234,6 +234,17 @@ impl Browser {
         .await;
     }
 
+    /// Waits for the flash message to say `needle`. Right after a click the
+    /// page may still show the flash of the action before it, until the
+    /// form's answer replaces the page.
+    pub async fn wait_flash(&self, needle: &str) {
+        self.wait_js(&format!(
+            "const flash = document.querySelector('.flash'); return !!flash && flash.innerText.includes({});",
+            json!(needle)
+        ))
+        .await;
+    }
+
     pub async fn set_size(&self, width: u32, height: u32) {
         self.cmd(
             reqwest::Method::POST,
