@@ -27,7 +27,7 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
-SYSTEMS = os.environ.get("BENCH_SYSTEMS", "webhook,inlet-sqlite,inlet-postgres").split(",")
+SYSTEMS = os.environ.get("BENCH_SYSTEMS", "webhook,http-floor,inlet-sqlite,inlet-postgres").split(",")
 # Seconds to wait for the command-action backlog to drain after the e2e load.
 DRAIN_SECONDS = int(os.environ.get("BENCH_DRAIN_SECONDS", "120"))
 # Load duration of the end-to-end scenario (one run per Inlet backend, after the rounds).
@@ -56,6 +56,8 @@ INLET_BIN = os.environ["BENCH_INLET_BIN"]
 # Optional: a second Inlet build, benchmarked as the systems "inlet-sqlite-alt" and
 # "inlet-postgres-alt" beside the first, to compare two builds in one run.
 ALT_BIN = os.environ.get("BENCH_ALT_BIN")
+# Inlet's HTTP stack with nothing behind the webhook route (the example http_floor).
+FLOOR_BIN = os.environ.get("BENCH_FLOOR_BIN")
 
 SECRET = secrets.token_hex(20)
 # bench/growth passes the token its reused data dir already has: Inlet names a seeded
@@ -255,7 +257,17 @@ def run_wrk(url, script, seconds=None):
 # ---------------------------------------------------------------- systems
 
 
-class Webhook:
+class Unstored:
+    """A system that keeps no events, so the stored-count check skips it."""
+
+    def pid(self):
+        return self.proc.pid
+
+    def count_events(self, trigger):
+        return None
+
+
+class Webhook(Unstored):
     """adnanh/webhook with an HMAC-SHA256 rule on X-Hub-Signature-256 and /bin/true."""
 
     name = "adnanh-webhook"
@@ -290,11 +302,26 @@ class Webhook:
         self.notes = []
         return self
 
-    def pid(self):
-        return self.proc.pid
 
-    def count_events(self, trigger):
-        return None
+class HttpFloor(Unstored):
+    """Inlet's runtime and accept loop answering the webhook route with nothing checked or
+    stored: the requests/s this machine and wrk leave before any of the receiver's work."""
+
+    name = "http-floor"
+
+    def start(self):
+        if not FLOOR_BIN:
+            fail("http-floor needs BENCH_FLOOR_BIN (bench/run builds it)")
+        self.port = free_port()
+        env = dict(os.environ, INLET_LISTEN=f"127.0.0.1:{self.port}")
+        self.proc = spawn(self.name, [FLOOR_BIN], env=env)
+        wait_port(self.port, self.proc, self.name)
+        self.url = f"http://127.0.0.1:{self.port}/api/v1/webhooks/wh_{'0' * 32}"
+        status, _ = http("POST", self.url, BODY, headers=HEADERS)
+        if status != 200:
+            fail(f"http-floor answered {status}")
+        self.notes = ["nothing checked or stored"]
+        return self
 
 
 class Postgres:
@@ -632,6 +659,8 @@ def main():
     for name in SYSTEMS:
         if name == "webhook":
             systems.append(Webhook().start())
+        elif name == "http-floor":
+            systems.append(HttpFloor().start())
         elif name == "inlet-sqlite":
             systems.append(Inlet("sqlite").start())
         elif name == "inlet-sqlite-prefilled":

@@ -10,7 +10,7 @@ mod health;
 pub mod packs;
 mod receiver;
 mod retention;
-mod serve;
+pub mod serve;
 mod state;
 mod ui;
 
