@@ -7,6 +7,7 @@
 //! batch runs without a thread hand-off per statement; it flushes each commit
 //! to disk itself (`log_flush`). On PostgreSQL it is a task on the runtime.
 
+mod log_append;
 mod log_flush;
 mod postgres;
 mod sqlite;

@@ -4,13 +4,13 @@
 //! run in place, with no hand-off to another thread per statement.
 
 use super::{
-    Claim, Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, log_flush::LogFlush, settle, settle_alone,
-    stored_body, take_batch,
+    Claim, Done, Job, MAX_BATCH, Receipt, ReceiveRecord, Write, duplicate, log_append, log_flush::LogFlush, settle,
+    settle_alone, stored_body, take_batch,
 };
 use crate::executions::{INSERT_EXECUTION, sqlite_claim_sql};
 use crate::{AttemptEnd, ClaimedExecution, CreatedExecution, EventEvaluation, EventRow, ExecutionRow, StoreError, sql};
 use inlet_core::clock::now_micros;
-use rusqlite::{CachedStatement, Connection, ToSql, Transaction, TransactionBehavior};
+use rusqlite::{CachedStatement, Connection, OpenFlags, ToSql, Transaction, TransactionBehavior};
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -21,7 +21,9 @@ use tokio::sync::mpsc;
 
 pub(super) fn spawn(file: &Path, rx: mpsc::Receiver<Job>) -> Result<std::thread::JoinHandle<()>, StoreError> {
     // Opened here, so that a database that cannot be opened fails `Store::open`.
-    let conn = Connection::open(file)?;
+    log_append::register()
+        .map_err(|code| StoreError::Config(format!("cannot register the SQLite log VFS (code {code})")))?;
+    let conn = Connection::open_with_flags_and_vfs(file, OpenFlags::default(), log_append::NAME)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     // The writer flushes its commits to disk itself (`log_flush`).
     conn.pragma_update(None, "synchronous", "NORMAL")?;
