@@ -6,7 +6,7 @@
 //! every run shows the requests/s this machine and load generator allow
 //! before any of the receiver's work is done.
 //!
-//! `INLET_LISTEN=127.0.0.1:8080 cargo run --release --example http_floor`
+//! `INLET_LISTEN=127.0.0.1:8080 cargo run --release -p inlet --example http_floor`
 
 use axum::Json;
 use axum::Router;

@@ -81,8 +81,8 @@ struct LogFile {
     gathered_at: i64,
     /// Where the last write ended: a write starting here continues it.
     written_to: i64,
-    /// The last gathered write was a commit frame's header: the next one, its
-    /// page, completes the commit.
+    /// The last write was a commit frame's header: the next one, its page,
+    /// completes the commit.
     commit_header: bool,
     /// Writes made to the platform's file (for tests).
     platform_writes: u64,

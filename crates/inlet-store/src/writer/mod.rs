@@ -4,8 +4,9 @@
 //! after its batch is durable.
 //!
 //! On SQLite the writer is a thread of its own with its own connection, so a
-//! batch runs without a thread hand-off per statement; it flushes each commit
-//! to disk itself (`log_flush`). On PostgreSQL it is a task on the runtime.
+//! batch runs without a thread hand-off per statement; it writes each commit's
+//! log frames in one call (`log_append`) and flushes the commit to disk itself
+//! (`log_flush`). On PostgreSQL it is a task on the runtime.
 
 mod log_append;
 mod log_flush;
