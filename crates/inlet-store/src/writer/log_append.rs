@@ -274,20 +274,29 @@ unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
     if written != ffi::SQLITE_OK { written } else { closed }
 }
 
+/// One of the connection's file objects: the main database's
+/// (`SQLITE_FCNTL_FILE_POINTER`) or its log's (`SQLITE_FCNTL_JOURNAL_POINTER`).
+/// Owned by the connection and open as long as it is; SQLite allows its
+/// methods to be called from the connection's thread.
+pub(super) fn file_object(conn: &rusqlite::Connection, pointer: c_int) -> Result<*mut ffi::sqlite3_file, c_int> {
+    let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+    // SAFETY: the connection's handle is valid while `conn` is borrowed; both
+    // file controls write one pointer into `file`.
+    let code = unsafe { ffi::sqlite3_file_control(conn.handle(), c"main".as_ptr(), pointer, (&raw mut file).cast()) };
+    match code {
+        ffi::SQLITE_OK if !file.is_null() => Ok(file),
+        ffi::SQLITE_OK => Err(ffi::SQLITE_MISUSE),
+        code => Err(code),
+    }
+}
+
 /// Writes made to the platform's log file by the connection's log so far.
 #[cfg(test)]
 pub(super) fn platform_writes(conn: &rusqlite::Connection) -> u64 {
-    let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
-    // SAFETY: JOURNAL_POINTER writes the connection's log file object, opened
-    // by `open` for a connection on this VFS in WAL mode.
+    let file = file_object(conn, ffi::SQLITE_FCNTL_JOURNAL_POINTER).unwrap();
+    // SAFETY: a log file object of a connection on this VFS in WAL mode is a
+    // LogFile (checked by its methods).
     unsafe {
-        let code = ffi::sqlite3_file_control(
-            conn.handle(),
-            c"main".as_ptr(),
-            ffi::SQLITE_FCNTL_JOURNAL_POINTER,
-            (&raw mut file).cast(),
-        );
-        assert_eq!(code, ffi::SQLITE_OK);
         assert!(
             std::ptr::eq((*file).pMethods, &LOG_METHODS),
             "the log is not this VFS's"

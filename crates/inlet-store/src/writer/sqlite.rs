@@ -131,28 +131,14 @@ fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
 fn sync_database(conn: &Connection) -> rusqlite::Result<()> {
     use rusqlite::ffi;
     let failed = |code| rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some("cannot sync the database".into()));
-    let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
-    // SAFETY: the connection's handle is valid while `conn` is borrowed and
-    // only this thread uses it; FILE_POINTER writes the main database's file
-    // object (owned by the connection, open as long as it is) into `file`,
-    // whose methods SQLite allows to be called from the connection's thread.
-    unsafe {
-        let code = ffi::sqlite3_file_control(
-            conn.handle(),
-            c"main".as_ptr(),
-            ffi::SQLITE_FCNTL_FILE_POINTER,
-            (&raw mut file).cast(),
-        );
-        if code != ffi::SQLITE_OK {
-            return Err(failed(code));
-        }
-        let Some(sync) = file.as_ref().and_then(|f| f.pMethods.as_ref()).and_then(|m| m.xSync) else {
-            return Err(failed(ffi::SQLITE_MISUSE));
-        };
-        match sync(file, ffi::SQLITE_SYNC_NORMAL) {
-            ffi::SQLITE_OK => Ok(()),
-            code => Err(failed(code)),
-        }
+    let file = log_append::file_object(conn, ffi::SQLITE_FCNTL_FILE_POINTER).map_err(failed)?;
+    // SAFETY: the main database's file object, on the connection's thread.
+    let Some(sync) = (unsafe { (*file).pMethods.as_ref() }).and_then(|m| m.xSync) else {
+        return Err(failed(ffi::SQLITE_MISUSE));
+    };
+    match unsafe { sync(file, ffi::SQLITE_SYNC_NORMAL) } {
+        ffi::SQLITE_OK => Ok(()),
+        code => Err(failed(code)),
     }
 }
 
