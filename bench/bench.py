@@ -27,7 +27,7 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
-SYSTEMS = os.environ.get("BENCH_SYSTEMS", "webhook,http-floor,inlet-sqlite,inlet-postgres").split(",")
+SYSTEMS = os.environ.get("BENCH_SYSTEMS", "webhook,http-floor,durable-floor,inlet-sqlite,inlet-postgres").split(",")
 # Seconds to wait for the command-action backlog to drain after the e2e load.
 DRAIN_SECONDS = int(os.environ.get("BENCH_DRAIN_SECONDS", "120"))
 # Load duration of the end-to-end scenario (one run per Inlet backend, after the rounds).
@@ -304,23 +304,30 @@ class Webhook(Unstored):
 
 
 class HttpFloor(Unstored):
-    """Inlet's runtime and accept loop answering the webhook route with nothing checked or
-    stored: the requests/s this machine and wrk leave before any of the receiver's work."""
+    """Inlet's runtime and accept loop answering the webhook route with nothing checked:
+    the requests/s this machine and wrk leave before any of the receiver's work. Durable:
+    each body also stored as one SQLite row, group-committed and flushed before the answer
+    (the least durable write a receiver can make)."""
 
-    name = "http-floor"
+    def __init__(self, durable=False):
+        self.durable = durable
+        self.name = "durable-floor" if durable else "http-floor"
 
     def start(self):
         if not FLOOR_BIN:
-            fail("http-floor needs BENCH_FLOOR_BIN (bench/run builds it)")
+            fail(f"{self.name} needs BENCH_FLOOR_BIN (bench/run builds it)")
         self.port = free_port()
         env = dict(os.environ, INLET_LISTEN=f"127.0.0.1:{self.port}")
+        if self.durable:
+            env["FLOOR_DB"] = os.path.join(WORK, "durable-floor.db")
         self.proc = spawn(self.name, [FLOOR_BIN], env=env)
         wait_port(self.port, self.proc, self.name)
         self.url = f"http://127.0.0.1:{self.port}/api/v1/webhooks/wh_{'0' * 32}"
         status, _ = http("POST", self.url, BODY, headers=HEADERS)
         if status != 200:
-            fail(f"http-floor answered {status}")
-        self.notes = ["nothing checked or stored"]
+            fail(f"{self.name} answered {status}")
+        self.notes = ["one row per request, flushed; nothing checked" if self.durable
+                      else "nothing checked or stored"]
         return self
 
 
@@ -659,8 +666,8 @@ def main():
     for name in SYSTEMS:
         if name == "webhook":
             systems.append(Webhook().start())
-        elif name == "http-floor":
-            systems.append(HttpFloor().start())
+        elif name in ("http-floor", "durable-floor"):
+            systems.append(HttpFloor(durable=name == "durable-floor").start())
         elif name == "inlet-sqlite":
             systems.append(Inlet("sqlite").start())
         elif name == "inlet-sqlite-prefilled":
