@@ -56,7 +56,8 @@ INLET_BIN = os.environ["BENCH_INLET_BIN"]
 # Optional: a second Inlet build, benchmarked as the systems "inlet-sqlite-alt" and
 # "inlet-postgres-alt" beside the first, to compare two builds in one run.
 ALT_BIN = os.environ.get("BENCH_ALT_BIN")
-# Inlet's HTTP stack with nothing behind the webhook route (the example http_floor).
+# The floors' binary (the example http_floor): Inlet's HTTP stack with nothing, or one
+# durable row, behind the webhook route.
 FLOOR_BIN = os.environ.get("BENCH_FLOOR_BIN")
 
 SECRET = secrets.token_hex(20)
@@ -314,8 +315,9 @@ class HttpFloor(Unstored):
         self.name = "durable-floor" if durable else "http-floor"
 
     def start(self):
-        if not FLOOR_BIN:
-            fail(f"{self.name} needs BENCH_FLOOR_BIN (bench/run builds it)")
+        if not FLOOR_BIN or not os.path.exists(FLOOR_BIN):
+            fail(f"{self.name} needs BENCH_FLOOR_BIN, the example http_floor (bench/run builds it "
+                 f"unless BENCH_SKIP_BUILD=1): {FLOOR_BIN!r}")
         self.port = free_port()
         env = dict(os.environ, INLET_LISTEN=f"127.0.0.1:{self.port}")
         if self.durable:
