@@ -34,11 +34,12 @@ async fn accept(State(store): State<Option<Store>>, Path(_key): Path<String>, bo
     let event_id = match store {
         None => uuid::Uuid::now_v7().to_string(),
         Some(store) => {
+            // A writer that stopped drops the sender: the answer is an error.
             let (stored, id) = oneshot::channel();
-            let sent = store.send((body, stored)).await.is_ok();
+            let _ = store.send((body, stored)).await;
             match id.await {
-                Ok(id) if sent => id,
-                _ => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                Ok(id) => id,
+                Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
             }
         }
     };

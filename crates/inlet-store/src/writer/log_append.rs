@@ -36,38 +36,38 @@ const FRAME_HEADER: usize = 24;
 
 /// Registers the VFS (once; later calls return the first result).
 pub(super) fn register() -> Result<(), c_int> {
-    static REGISTERED: LazyLock<Result<(), c_int>> = LazyLock::new(|| {
-        // SAFETY: sqlite3_vfs_find(NULL) returns the default VFS, which lives
-        // as long as the process; the new VFS is leaked, so it does too, as
-        // sqlite3_vfs_register requires.
-        unsafe {
-            let platform = ffi::sqlite3_vfs_find(std::ptr::null());
-            if platform.is_null() {
-                return Err(ffi::SQLITE_ERROR);
-            }
-            // The platform's own methods, called with this VFS, see the same
-            // pAppData and mxPathname: only the name, the file size and xOpen
-            // differ.
-            let mut vfs = *platform;
-            vfs.pNext = std::ptr::null_mut();
-            vfs.zName = NAME.as_ptr();
-            vfs.szOsFile = (PLATFORM_FILE_AT + (*platform).szOsFile as usize) as c_int;
-            vfs.xOpen = Some(open);
-            PLATFORM.set(platform as usize).map_err(|_| ffi::SQLITE_MISUSE)?;
-            match ffi::sqlite3_vfs_register(Box::into_raw(Box::new(vfs)), 0) {
-                ffi::SQLITE_OK => Ok(()),
-                code => Err(code),
-            }
-        }
-    });
-    *REGISTERED
+    REGISTERED.map(drop)
 }
 
-/// The platform's VFS (a `*mut sqlite3_vfs`, set once by `register`).
-static PLATFORM: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+/// The platform's VFS (a `*mut sqlite3_vfs`), once this VFS is registered
+/// over it.
+static REGISTERED: LazyLock<Result<usize, c_int>> = LazyLock::new(|| {
+    // SAFETY: sqlite3_vfs_find(NULL) returns the default VFS, which lives as
+    // long as the process; the new VFS is leaked, so it does too, as
+    // sqlite3_vfs_register requires.
+    unsafe {
+        let platform = ffi::sqlite3_vfs_find(std::ptr::null());
+        if platform.is_null() {
+            return Err(ffi::SQLITE_ERROR);
+        }
+        // The platform's own methods, called with this VFS, see the same
+        // pAppData and mxPathname: only the name, the file size and xOpen
+        // differ.
+        let mut vfs = *platform;
+        vfs.pNext = std::ptr::null_mut();
+        vfs.zName = NAME.as_ptr();
+        vfs.szOsFile = (PLATFORM_FILE_AT + (*platform).szOsFile as usize) as c_int;
+        vfs.xOpen = Some(open);
+        match ffi::sqlite3_vfs_register(Box::into_raw(Box::new(vfs)), 0) {
+            ffi::SQLITE_OK => Ok(platform as usize),
+            code => Err(code),
+        }
+    }
+});
 
 fn platform() -> *mut ffi::sqlite3_vfs {
-    *PLATFORM.get().expect("registered before use") as *mut ffi::sqlite3_vfs
+    // SQLite calls `open` only on a registered VFS.
+    REGISTERED.expect("registered before use") as *mut ffi::sqlite3_vfs
 }
 
 /// The log file: SQLite's file object, then the platform's file object at
@@ -274,26 +274,10 @@ unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
     if written != ffi::SQLITE_OK { written } else { closed }
 }
 
-/// One of the connection's file objects: the main database's
-/// (`SQLITE_FCNTL_FILE_POINTER`) or its log's (`SQLITE_FCNTL_JOURNAL_POINTER`).
-/// Owned by the connection and open as long as it is; SQLite allows its
-/// methods to be called from the connection's thread.
-pub(super) fn file_object(conn: &rusqlite::Connection, pointer: c_int) -> Result<*mut ffi::sqlite3_file, c_int> {
-    let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
-    // SAFETY: the connection's handle is valid while `conn` is borrowed; both
-    // file controls write one pointer into `file`.
-    let code = unsafe { ffi::sqlite3_file_control(conn.handle(), c"main".as_ptr(), pointer, (&raw mut file).cast()) };
-    match code {
-        ffi::SQLITE_OK if !file.is_null() => Ok(file),
-        ffi::SQLITE_OK => Err(ffi::SQLITE_MISUSE),
-        code => Err(code),
-    }
-}
-
 /// Writes made to the platform's log file by the connection's log so far.
 #[cfg(test)]
 pub(super) fn platform_writes(conn: &rusqlite::Connection) -> u64 {
-    let file = file_object(conn, ffi::SQLITE_FCNTL_JOURNAL_POINTER).unwrap();
+    let file = super::sqlite::file_object(conn, ffi::SQLITE_FCNTL_JOURNAL_POINTER).unwrap();
     // SAFETY: a log file object of a connection on this VFS in WAL mode is a
     // LogFile (checked by its methods).
     unsafe {

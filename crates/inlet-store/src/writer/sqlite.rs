@@ -10,9 +10,10 @@ use super::{
 use crate::executions::{INSERT_EXECUTION, sqlite_claim_sql};
 use crate::{AttemptEnd, ClaimedExecution, CreatedExecution, EventEvaluation, EventRow, ExecutionRow, StoreError, sql};
 use inlet_core::clock::now_micros;
-use rusqlite::{CachedStatement, Connection, OpenFlags, ToSql, Transaction, TransactionBehavior};
+use rusqlite::{CachedStatement, Connection, OpenFlags, ToSql, Transaction, TransactionBehavior, ffi};
 use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::ffi::c_int;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -129,9 +130,8 @@ fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
 /// Done here, the database flush after the writer's checkpoint has only its
 /// last few pages to write.
 fn sync_database(conn: &Connection) -> rusqlite::Result<()> {
-    use rusqlite::ffi;
     let failed = |code| rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some("cannot sync the database".into()));
-    let file = log_append::file_object(conn, ffi::SQLITE_FCNTL_FILE_POINTER).map_err(failed)?;
+    let file = file_object(conn, ffi::SQLITE_FCNTL_FILE_POINTER).map_err(failed)?;
     // SAFETY: the main database's file object, on the connection's thread.
     let Some(sync) = (unsafe { (*file).pMethods.as_ref() }).and_then(|m| m.xSync) else {
         return Err(failed(ffi::SQLITE_MISUSE));
@@ -139,6 +139,22 @@ fn sync_database(conn: &Connection) -> rusqlite::Result<()> {
     match unsafe { sync(file, ffi::SQLITE_SYNC_NORMAL) } {
         ffi::SQLITE_OK => Ok(()),
         code => Err(failed(code)),
+    }
+}
+
+/// One of the connection's file objects: the main database's
+/// (`SQLITE_FCNTL_FILE_POINTER`) or its log's (`SQLITE_FCNTL_JOURNAL_POINTER`).
+/// Owned by the connection and open as long as it is; SQLite allows its
+/// methods to be called from the connection's thread.
+pub(super) fn file_object(conn: &Connection, pointer: c_int) -> Result<*mut ffi::sqlite3_file, c_int> {
+    let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+    // SAFETY: the connection's handle is valid while `conn` is borrowed; both
+    // file controls write one pointer into `file`.
+    let code = unsafe { ffi::sqlite3_file_control(conn.handle(), c"main".as_ptr(), pointer, (&raw mut file).cast()) };
+    match code {
+        ffi::SQLITE_OK if !file.is_null() => Ok(file),
+        ffi::SQLITE_OK => Err(ffi::SQLITE_MISUSE),
+        code => Err(code),
     }
 }
 
